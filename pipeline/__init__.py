@@ -1,0 +1,1 @@
+"""Pipeline composition, options, command line and run reporting."""

@@ -1,0 +1,78 @@
+"""Graph composition: functions that add newsbeam's steps to a pipeline.
+
+Build, don't run: these functions only add labelled steps and return the
+outputs; :mod:`pipeline.cli` parses options, runs and reports. Step labels are
+part of the interface (Dataflow's ``--update`` maps steps by label): never
+rename one that has shipped.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import apache_beam as beam
+from apache_beam.utils.timestamp import Timestamp
+
+from schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA
+from transforms.enrich import Enrich
+from transforms.errors import DEAD_LETTER
+from transforms.identify import Deduplicate, ReadExistingIds
+from transforms.parse import ParseDocuments
+from transforms.sinks import (
+    ARTICLES,
+    DEAD_LETTERS,
+    Publish,
+    WritePartitionedParquet,
+    article_partition,
+    dead_letter_partition,
+    join,
+)
+from transforms.sources import ReadDocuments
+
+
+class IngestConfig(NamedTuple):
+    inputs: Sequence[str]
+    output: str
+    run_id: str
+    ingested_at: Timestamp
+    uncurl_quotes: bool = False
+    max_bytes: int = 64 * 1024 * 1024
+    rows_per_file: int = 100_000
+
+
+class IngestOutputs(NamedTuple):
+    articles: beam.PCollection
+    dead_letters: beam.PCollection
+    published: beam.PCollection
+
+
+def build_ingest(pipeline: beam.Pipeline, config: IngestConfig) -> IngestOutputs:
+    """Adds the batch ingest: read → parse → enrich → identify → Parquet, dead letters alongside."""
+    read = pipeline | "ReadDocuments" >> ReadDocuments(list(config.inputs), config.run_id, config.max_bytes)
+    parsed = read["documents"] | "ParseDocuments" >> ParseDocuments(config.run_id)
+    enriched = parsed["articles"] | "Enrich" >> Enrich(config.run_id, config.ingested_at, config.uncurl_quotes)
+    existing = pipeline | "ReadExistingIds" >> ReadExistingIds(join(config.output, ARTICLES))
+    articles = enriched["articles"] | "Identify" >> Deduplicate(existing)
+    dead_letters = (
+        read[DEAD_LETTER],
+        parsed[DEAD_LETTER],
+        enriched[DEAD_LETTER],
+    ) | "CollectDeadLetters" >> beam.Flatten()
+    article_files = articles | "WriteArticles" >> WritePartitionedParquet(
+        ARTICLES, ARTICLE_SCHEMA, article_partition, config.output, config.run_id, config.rows_per_file, "written"
+    )
+    dead_letter_files = dead_letters | "WriteDeadLetters" >> WritePartitionedParquet(
+        DEAD_LETTERS,
+        DEAD_LETTER_SCHEMA,
+        dead_letter_partition,
+        config.output,
+        config.run_id,
+        config.rows_per_file,
+        "dead_lettered",
+    )
+    published = (
+        (article_files, dead_letter_files)
+        | "AllFiles" >> beam.Flatten()
+        | "Publish" >> Publish(config.output, config.run_id)
+    )
+    return IngestOutputs(articles, dead_letters, published)

@@ -1,0 +1,167 @@
+"""``newsbeam`` command line: parse options, build, run, report.
+
+Exit status: 0 when the run completed (bad records are dead letters, not
+failures), 3 when ``--max-dead-letter-ratio`` was exceeded, 2 for a usage
+error, 1 when the pipeline itself failed (the reason is on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import secrets
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Optional, Sequence, TextIO
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.utils.timestamp import Timestamp
+
+from pipeline.build import IngestConfig, build_ingest
+from pipeline.options import MB, NewsbeamOptions
+from pipeline.runners import make_runner
+from pipeline.summary import build_summary, counters, print_summary, write_summary
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DEAD_LETTERS = 0, 1, 2, 3
+_LOG = logging.getLogger("newsbeam")
+
+
+def new_run_id(now: datetime) -> str:
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+class _Heartbeat:
+    """Prints a progress line every few seconds while a local run blocks."""
+
+    def __init__(self, interval: float, out: TextIO):
+        self.interval = interval
+        self.out = out
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._started = time.monotonic()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.out.write(f"[newsbeam] running… {time.monotonic() - self._started:.0f}s elapsed\n")
+            self.out.flush()
+
+    def __enter__(self) -> _Heartbeat:
+        if self.interval > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsbeam", description="News feeds and article files to clean Parquet.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    ingest = commands.add_parser(
+        "ingest",
+        help="Batch ingest of article files, feed files, directories, globs and OPML lists.",
+        description="All other flags are pipeline options: see `newsbeam options` or the README.",
+    )
+    ingest.add_argument("inputs", nargs="*", metavar="INPUT", help="A file, directory (recursive), glob or OPML file.")
+    commands.add_parser("options", help="List every pipeline option with its help text.")
+    return parser
+
+
+def run_ingest(
+    inputs: Sequence[str], beam_args: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr
+) -> int:
+    options = PipelineOptions(list(beam_args))
+    nb = options.view_as(NewsbeamOptions)
+    standard = options.view_as(StandardOptions)
+    all_inputs = list(inputs) + list(nb.inputs or [])
+    if not all_inputs:
+        err.write("newsbeam: error: no INPUT given\n")
+        return EXIT_USAGE
+    if not nb.output:
+        err.write("newsbeam: error: --output DIR is required\n")
+        return EXIT_USAGE
+    started = datetime.now(UTC)
+    run_id = nb.run_id or new_run_id(started)
+    runner_name = standard.runner or "DirectRunner"
+    standard.runner = runner_name
+    config = IngestConfig(
+        inputs=all_inputs,
+        output=nb.output,
+        run_id=run_id,
+        ingested_at=Timestamp.from_utc_datetime(started),
+        uncurl_quotes=nb.uncurl_quotes,
+        max_bytes=nb.max_file_mb * MB,
+        rows_per_file=nb.rows_per_file,
+    )
+    err.write(f"[newsbeam] run {run_id}: {len(all_inputs)} input(s) → {nb.output} on {runner_name}\n")
+    clock = time.monotonic()
+    pipeline = beam.Pipeline(runner=make_runner(runner_name), options=options)
+    build_ingest(pipeline, config)
+    try:
+        with _Heartbeat(nb.progress_seconds, err):
+            result = pipeline.run()
+            state = result.wait_until_finish()
+    except Exception as error:  # noqa: BLE001 - reported, then a non-zero exit
+        err.write(f"newsbeam: pipeline failed: {type(error).__name__}: {error}\n")
+        return EXIT_FAILED
+    elapsed = time.monotonic() - clock
+    summary = build_summary(
+        counters(result),
+        run_id=run_id,
+        inputs=all_inputs,
+        output=nb.output,
+        options={k: v for k, v in nb.get_all_options(drop_default=False).items() if k in _REPORTED},
+        started_at=started.isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
+        elapsed_seconds=elapsed,
+        state=str(state),
+    )
+    path = write_summary(nb.output, summary)
+    print_summary(summary, path, out)
+    counts = summary["counts"]
+    if nb.max_dead_letter_ratio is not None and counts["read"]:
+        ratio = counts["dead_lettered"] / counts["read"]
+        if ratio > nb.max_dead_letter_ratio:
+            err.write(
+                f"newsbeam: {ratio:.1%} of records were dead-lettered, over --max-dead-letter-ratio "
+                f"{nb.max_dead_letter_ratio:.1%}\n"
+            )
+            return EXIT_DEAD_LETTERS
+    return EXIT_OK
+
+
+_REPORTED = {
+    "runner",
+    "uncurl_quotes",
+    "max_file_mb",
+    "rows_per_file",
+    "max_dead_letter_ratio",
+    "progress_seconds",
+    "run_id",
+}
+
+
+def print_options(out: TextIO) -> None:
+    parser = argparse.ArgumentParser(prog="newsbeam ingest", add_help=False)
+    NewsbeamOptions._add_argparse_args(parser)
+    out.write(parser.format_help())
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _LOG.setLevel(logging.INFO)
+    args, rest = _parser().parse_known_args(argv)
+    if args.command == "options":
+        print_options(sys.stdout)
+        return EXIT_OK
+    try:
+        return run_ingest(args.inputs, rest)
+    except SystemExit as exit_:  # argparse inside PipelineOptions reports usage errors this way
+        return int(exit_.code or EXIT_USAGE)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Runner choice: always explicit, never a network download.
+
+Beam 2.77's ``DirectRunner`` first tries to download and start a Prism binary,
+which fails slowly on a machine without internet. A batch pipeline asked to
+run on the DirectRunner is therefore handed straight to the in-process
+FnApiRunner (what the DirectRunner falls back to anyway); streaming and
+``TestStream`` go to the BundleBasedDirectRunner. Any other runner name is
+passed through to Beam untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+from apache_beam.runners.runner import PipelineRunner
+
+LOCAL_NAMES = {"directrunner", "direct", "switchingdirectrunner"}
+
+
+def make_runner(name: str | None, streaming: bool = False) -> Union[str, PipelineRunner]:
+    name = name or "DirectRunner"
+    if name.lower() in LOCAL_NAMES:
+        if streaming:
+            from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
+
+            return BundleBasedDirectRunner()
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        return FnApiRunner()
+    return name

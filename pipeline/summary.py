@@ -1,0 +1,134 @@
+"""The run summary: counters to ``runs/<run_id>.json`` and a short printed table.
+
+Counts come from Beam metrics in the ``newsbeam`` namespace, so they are the
+same on every runner that reports metrics. The reconciliation
+``read == written + duplicates + dead_lettered`` is computed and recorded,
+not assumed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, TextIO
+
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.runners.runner import PipelineResult
+
+from schemas import SCHEMA_VERSION
+from transforms.errors import NAMESPACE
+from transforms.sinks import join
+
+
+def counters(result: PipelineResult) -> dict[str, int]:
+    """Every newsbeam counter of a finished run (committed values where the runner has them)."""
+    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    totals: dict[str, int] = {}
+    for item in query["counters"]:
+        value = item.committed if item.committed is not None else item.attempted
+        totals[item.key.metric.name] = totals.get(item.key.metric.name, 0) + int(value or 0)
+    return totals
+
+
+def _grouped(values: Mapping[str, int], prefix: str) -> dict[str, int]:
+    return {k[len(prefix) :]: v for k, v in sorted(values.items()) if k.startswith(prefix)}
+
+
+def build_summary(
+    values: Mapping[str, int],
+    *,
+    run_id: str,
+    inputs: list[str],
+    output: str,
+    options: Mapping[str, Any],
+    started_at: str,
+    finished_at: str,
+    elapsed_seconds: float,
+    state: str,
+) -> dict[str, Any]:
+    read = values.get("read", 0)
+    written = values.get("written", 0)
+    duplicates = values.get("duplicates", 0)
+    dead = values.get("dead_lettered", 0)
+    return {
+        "run_id": run_id,
+        "schema_version": SCHEMA_VERSION,
+        "state": state,
+        "inputs": inputs,
+        "output": output,
+        "options": dict(options),
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "timings": {
+            "elapsed_seconds": round(elapsed_seconds, 3),
+            "articles_per_second": round(read / elapsed_seconds, 2) if elapsed_seconds > 0 else None,
+        },
+        "counts": {
+            "read": read,
+            "written": written,
+            "duplicates": duplicates,
+            "dead_lettered": dead,
+            "reconciled": read == written + duplicates + dead,
+        },
+        "duplicates": _grouped(values, "duplicates."),
+        "dead_lettered_by_stage": _grouped(values, "dead_letter."),
+        "documents": {
+            "read": values.get("documents_read", 0),
+            "bytes": values.get("bytes_read", 0),
+            "opml_files": values.get("opml_files", 0),
+            "by_format": _grouped(values, "documents."),
+        },
+        "stages": {
+            "parse": {"articles": values.get("articles_parsed", 0)},
+            "repair_text": {
+                "articles_repaired": values.get("articles_repaired", 0),
+                "bodies_from_html": values.get("bodies_from_html", 0),
+                "language_unknown": values.get("language_unknown", 0),
+            },
+            "extract_metadata": {
+                "articles": values.get("articles_enriched", 0),
+                "datelines_found": values.get("datelines_found", 0),
+                "bylines_found": values.get("bylines_found", 0),
+                "dates_missing": values.get("dates_missing", 0),
+                "dates_invalid": values.get("dates_invalid", 0),
+            },
+            "write": {
+                "article_files": values.get("files.articles", 0),
+                "dead_letter_files": values.get("files.dead_letter", 0),
+            },
+        },
+        "repairs": _grouped(values, "repairs."),
+        "counters": dict(sorted(values.items())),
+    }
+
+
+def write_summary(output: str, summary: Mapping[str, Any]) -> str:
+    """Writes ``runs/<run_id>.json`` under ``output``; returns its path."""
+    runs = join(output, "runs")
+    if not FileSystems.exists(runs):
+        FileSystems.mkdirs(runs)
+    path = join(runs, f"{summary['run_id']}.json")
+    with FileSystems.create(path, mime_type="application/json") as handle:
+        handle.write(json.dumps(summary, indent=2, sort_keys=False).encode("utf-8"))
+    return path
+
+
+def print_summary(summary: Mapping[str, Any], path: str, out: TextIO) -> None:
+    counts = summary["counts"]
+    timings = summary["timings"]
+    lines = [
+        f"newsbeam run {summary['run_id']}: {summary['state']} in {timings['elapsed_seconds']:.1f}s",
+        f"  read           {counts['read']:>8}",
+        f"  written        {counts['written']:>8}",
+        f"  duplicates     {counts['duplicates']:>8}  {_inline(summary['duplicates'])}",
+        f"  dead-lettered  {counts['dead_lettered']:>8}  {_inline(summary['dead_lettered_by_stage'])}",
+        f"  repairs        {sum(summary['repairs'].values()):>8}  {_inline(summary['repairs'])}",
+        f"  counts reconcile: {'yes' if counts['reconciled'] else 'NO'}",
+        f"  summary: {path}",
+    ]
+    out.write("\n".join(lines) + "\n")
+
+
+def _inline(values: Mapping[str, int]) -> str:
+    shown = [f"{k}={v}" for k, v in values.items() if v]
+    return f"({', '.join(shown)})" if shown else ""

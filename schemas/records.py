@@ -1,0 +1,122 @@
+"""The records that flow through newsbeam, defined once.
+
+Each record is a ``typing.NamedTuple``: Beam infers its row schema (and so a
+compact ``RowCoder``) from the annotations, and :mod:`schemas.arrow` derives the
+Parquet schema from that same Beam schema. There is no second definition to
+keep in sync.
+
+Nullability is part of the contract: ``Optional[...]`` fields are nullable,
+every other field is required. Timestamps are Beam ``Timestamp`` values, which
+map to ``timestamp[us, UTC]`` in Arrow.
+"""
+
+from typing import NamedTuple, Optional, Sequence
+
+import numpy as np
+from apache_beam.utils.timestamp import Timestamp
+
+#: Bumped whenever a column is added, removed or changes meaning.
+SCHEMA_VERSION = 1
+
+
+class Repair(NamedTuple):
+    """One kind of text repair and how often it was applied to an article."""
+
+    kind: str
+    count: np.int32  # type: ignore[assignment]  # shadows tuple.count; the column name users expect
+
+
+class EncodingInfo(NamedTuple):
+    """How an article's bytes became text, and what had to be mended.
+
+    ``decode_path`` says which rule chose the codec: ``bom``, ``declared``,
+    ``utf-8``, ``declared-overridden`` (a Latin-1 family declaration on bytes
+    that are valid multi-byte UTF-8), ``detected`` or ``cp1252-fallback``.
+    """
+
+    codec: str
+    decode_path: str
+    declared: Optional[str]
+    repairs: Sequence[Repair]
+
+
+class RawDocument(NamedTuple):
+    """Bytes as read from a source, before anything is parsed out of them."""
+
+    source: str
+    source_type: str
+    payload: bytes
+    fetched_at: Timestamp
+    content_type: Optional[str]
+    parent: Optional[str]
+
+
+class RawArticle(NamedTuple):
+    """One article's fields as found in its document, not yet cleaned.
+
+    ``body`` is HTML when ``body_is_html`` is true, otherwise plain text.
+    ``language`` is empty until text repair identifies it.
+    ``raw`` is a JSON rendering of what the article was parsed from, kept so a
+    failure downstream can still dead-letter the original payload.
+    """
+
+    source_type: str
+    source: str
+    feed_url: Optional[str]
+    feed_link: Optional[str]
+    url: Optional[str]
+    guid: Optional[str]
+    title: Optional[str]
+    subtitle: Optional[str]
+    body: str
+    body_is_html: bool
+    authors: Sequence[str]
+    published_raw: Optional[str]
+    categories: Sequence[str]
+    encoding: EncodingInfo
+    language: Optional[str]
+    raw: str
+
+
+class Article(NamedTuple):
+    """A clean, identified article: one row of ``articles/``."""
+
+    article_id: str
+    schema_version: np.int32
+    run_id: str
+    ingested_at: Timestamp
+    source_type: str
+    source: str
+    source_domain: Optional[str]
+    url: Optional[str]
+    guid: Optional[str]
+    title: Optional[str]
+    subtitle: Optional[str]
+    dateline: Optional[str]
+    authors: Sequence[str]
+    published_at: Optional[Timestamp]
+    published_raw: Optional[str]
+    published_offset_minutes: Optional[np.int32]
+    text: str
+    language: Optional[str]
+    word_count: np.int32
+    categories: Sequence[str]
+    encoding: EncodingInfo
+    content_hash: str
+
+
+class DeadLetter(NamedTuple):
+    """A record that could not be turned into an article, and why.
+
+    Exactly one of ``raw_bytes`` and ``raw_text`` carries the payload as it was
+    when the failing stage received it, so nothing read is ever lost.
+    """
+
+    stage: str
+    error_type: str
+    message: str
+    source: str
+    raw_bytes: Optional[bytes]
+    raw_text: Optional[str]
+    run_id: str
+    time: Timestamp

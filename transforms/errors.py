@@ -1,0 +1,152 @@
+"""One error hierarchy and one dead-letter path for every stage.
+
+Errors carry where they happened (the source and, where known, the article)
+and pickle, because they cross worker boundaries. ``SafeDoFn`` is the adapter
+every fallible step uses: the work goes in ``process_element``; anything it
+raises becomes a :class:`~schemas.DeadLetter` on the ``dead_letter`` output,
+with the raw payload, and the pipeline carries on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Iterable, Iterator, Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.utils.timestamp import Timestamp
+
+from schemas import DeadLetter
+
+#: The namespace of every newsbeam counter; the run summary reads it back.
+NAMESPACE = "newsbeam"
+DEAD_LETTER = "dead_letter"
+_LOG = logging.getLogger("newsbeam")
+
+
+class IngestError(Exception):
+    """Root of newsbeam's errors: something about one input, not the pipeline."""
+
+    def __init__(self, message: str, source: Optional[str] = None, article: Optional[str] = None):
+        super().__init__(message)
+        self.source = source
+        self.article = article
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (str(self), self.source, self.article))
+
+
+class InputNotFound(IngestError):
+    """An input path or pattern matched no file."""
+
+
+class UnsupportedInput(IngestError):
+    """An input this version cannot read (for instance a feed URL)."""
+
+
+class DocumentTooLarge(IngestError):
+    """A file, or its decompressed content, is over the configured limit."""
+
+
+class UnreadableDocument(IngestError):
+    """Bytes that are not any format newsbeam reads, or a corrupt container."""
+
+
+class FeedError(IngestError):
+    """A feed that could not be parsed into entries at all."""
+
+
+class EmptyArticle(IngestError):
+    """A record with neither a title nor any text: nothing to ingest."""
+
+
+def counter(name: str) -> Any:
+    return Metrics.counter(NAMESPACE, name)
+
+
+def _payload(element: Any) -> tuple[Optional[bytes], Optional[str]]:
+    """The raw payload of a failing element, as bytes or text, never lost."""
+    payload = getattr(element, "payload", None)
+    if isinstance(payload, bytes):
+        return payload, None
+    raw = getattr(element, "raw", None)
+    if isinstance(raw, str):
+        return None, raw
+    if isinstance(element, bytes):
+        return element, None
+    if isinstance(element, str):
+        return None, element
+    try:
+        return None, json.dumps(element, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return None, repr(element)
+
+
+def make_dead_letter(
+    stage: str,
+    error: BaseException,
+    source: str,
+    run_id: str,
+    element: Any = None,
+    raw_bytes: Optional[bytes] = None,
+    raw_text: Optional[str] = None,
+) -> DeadLetter:
+    """A dead-letter record for ``error`` at ``stage``, keeping the raw payload."""
+    if raw_bytes is None and raw_text is None and element is not None:
+        raw_bytes, raw_text = _payload(element)
+    message = str(error) or type(error).__name__
+    return DeadLetter(
+        stage=stage,
+        error_type=type(error).__name__,
+        message=message[:2000],
+        source=source,
+        raw_bytes=raw_bytes,
+        raw_text=raw_text,
+        run_id=run_id,
+        time=Timestamp.of(time.time()),
+    )
+
+
+class SafeDoFn(beam.DoFn):
+    """A DoFn whose failures go to the ``dead_letter`` output, counted per stage.
+
+    Subclasses implement ``process_element`` and set ``stage``. ``counts_read``
+    marks the stages before articles exist: a failure there is a record read
+    that will never become an article, so it is counted as read too, which is
+    what keeps ``read == written + duplicates + dead_lettered``.
+    """
+
+    stage = "unknown"
+    counts_read = False
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self._dead = counter(f"dead_letter.{self.stage}")
+        self._read_count = counter("read")
+
+    def process_element(self, element: Any) -> Iterable[Any]:
+        raise NotImplementedError
+
+    def source_of(self, element: Any) -> str:
+        return str(getattr(element, "source", None) or element)[:2000]
+
+    def dead_letter(self, error: BaseException, element: Any, **raw: Any) -> beam.pvalue.TaggedOutput:
+        self._dead.inc()
+        if self.counts_read:
+            self._read_count.inc()
+        _LOG.debug("dead letter at %s: %s", self.stage, error)
+        return beam.pvalue.TaggedOutput(
+            DEAD_LETTER, make_dead_letter(self.stage, error, self.source_of(element), self.run_id, element, **raw)
+        )
+
+    def process(self, element: Any) -> Iterator[Any]:
+        try:
+            # Materialise so a failure half-way through an element does not
+            # leave part of its output emitted and the rest dead-lettered.
+            outputs = list(self.process_element(element))
+        except Exception as error:  # noqa: BLE001 - every failure is a dead letter
+            yield self.dead_letter(error, element)
+            return
+        yield from outputs

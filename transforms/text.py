@@ -1,0 +1,428 @@
+"""Bytes to clean text: decoding, HTML to text, encoding repair, normalisation.
+
+Every function here is pure and returns what it did alongside what it made, so
+the ``encoding`` column can say how each article's text came to be. The order
+is fixed by the design: decode, HTML to text, ftfy behind a cheap guard, the
+repair of lossy mojibake ftfy cannot undo, then NFC and whitespace.
+"""
+
+from __future__ import annotations
+
+import codecs
+import html
+import re
+import unicodedata
+from collections import Counter
+from typing import Iterable, NamedTuple, Optional
+
+import ftfy
+import ftfy.bad_codecs  # noqa: F401  (registers the sloppy-windows-* codecs)
+import lxml.etree
+import lxml.html
+from ftfy import chardata
+from ftfy.badness import is_bad
+
+# --------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# Declarations that are routinely wrong about UTF-8 bytes: a server or CMS
+# default of Latin-1 in front of content that was really written as UTF-8.
+_LATIN1_FAMILY = {"latin-1", "iso8859-1", "cp1252", "ascii", "iso8859-15"}
+_XML_DECL_RE = re.compile(rb"""^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
+_META_CHARSET_RE = re.compile(rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+
+
+class Decoded(NamedTuple):
+    text: str
+    codec: str
+    path: str
+    declared: Optional[str]
+
+
+def normalise_codec(name: Optional[str]) -> Optional[str]:
+    """The codec Python knows ``name`` as, or None when there is no such codec."""
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name.strip().strip("\"'")).name
+    except LookupError:
+        return None
+
+
+def sniff_declared_charset(data: bytes) -> Optional[str]:
+    """The charset an XML declaration or HTML ``<meta>`` in the first 2 KB names."""
+    head = data[:2048]
+    match = _XML_DECL_RE.search(head) or _META_CHARSET_RE.search(head)
+    return match.group(1).decode("ascii") if match else None
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def decode_bytes(data: bytes, declared: Optional[str] = None) -> Decoded:
+    """Decode ``data``: BOM, then the declared charset, then UTF-8, then a detector.
+
+    ``declared`` is what the transport said (an HTTP Content-Type charset);
+    without it the document's own XML declaration or ``<meta charset>`` is
+    used. A Latin-1-family declaration on bytes that are valid, non-ASCII UTF-8
+    is overridden: such bytes are UTF-8 with near certainty, and decoding them
+    as Latin-1 would only manufacture mojibake for the repair step to undo.
+    """
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return Decoded(data[len(bom) :].decode(codec, errors="replace"), codec, "bom", declared)
+
+    declared = declared or sniff_declared_charset(data)
+    declared_codec = normalise_codec(declared)
+    if declared_codec is not None:
+        codec = declared_codec
+        if codec in _LATIN1_FAMILY and not data.isascii() and _is_utf8(data):
+            return Decoded(data.decode("utf-8"), "utf-8", "declared-overridden", declared)
+        try:
+            return Decoded(data.decode(codec), codec, "declared", declared)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    if _is_utf8(data):
+        return Decoded(data.decode("utf-8"), "utf-8", "utf-8", declared)
+
+    import charset_normalizer  # imported lazily: only undecodable bytes need it
+
+    best = charset_normalizer.from_bytes(data[:65536]).best()
+    if best is not None and best.encoding:
+        try:
+            return Decoded(data.decode(best.encoding), best.encoding, "detected", declared)
+        except (UnicodeDecodeError, LookupError):
+            pass
+    # sloppy-windows-1252 maps the five bytes cp1252 leaves undefined to their
+    # Latin-1 code points, so this never fails and never drops a byte.
+    return Decoded(data.decode("sloppy-windows-1252"), "cp1252", "cp1252-fallback", declared)
+
+
+# --------------------------------------------------------------------------
+# HTML to text
+# --------------------------------------------------------------------------
+
+_TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>|<!--|&[#A-Za-z0-9]+;")
+_SKIP_TAGS = frozenset(
+    "script style noscript template svg iframe object embed head button form select "
+    "option textarea nav aside footer figure picture video audio canvas map".split()
+)
+_BLOCK_TAGS = frozenset(
+    "p div section article main header h1 h2 h3 h4 h5 h6 ul ol li dl dt dd table tr "
+    "blockquote pre hr address figcaption center details summary body html".split()
+)
+
+
+def looks_like_html(text: str) -> bool:
+    """True when ``text`` carries markup or entity references."""
+    return bool(_TAG_RE.search(text))
+
+
+def _walk(element: lxml.html.HtmlElement, out: list[str]) -> None:
+    tag = element.tag if isinstance(element.tag, str) else ""
+    tag = tag.lower()
+    if tag in _SKIP_TAGS or not isinstance(element.tag, str):
+        if element.tail:
+            out.append(element.tail)
+        return
+    block = tag in _BLOCK_TAGS
+    if block:
+        out.append("\n\n")
+    elif tag == "br":
+        out.append("\n")
+    if element.text:
+        out.append(element.text)
+    for child in element:
+        _walk(child, out)
+    if block:
+        out.append("\n\n")
+    if element.tail:
+        out.append(element.tail)
+
+
+def html_to_text(markup: str) -> str:
+    """Visible text of an HTML fragment or page, one blank line between blocks.
+
+    Scripts, styles, navigation and media are dropped; ``<br>`` is a line
+    break; block elements are paragraphs. Entities are decoded by the parser.
+    """
+    if not markup.strip():
+        return ""
+    try:
+        root = lxml.html.fragment_fromstring(markup, create_parent="div")
+    except (lxml.etree.ParserError, ValueError):
+        # Markup that is only a comment or processing instruction.
+        return ""
+    out: list[str] = []
+    _walk(root, out)
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------
+# ftfy behind a guard
+# --------------------------------------------------------------------------
+
+
+def ftfy_config(uncurl_quotes: bool = False) -> ftfy.TextFixerConfig:
+    """The ftfy configuration newsbeam uses: ftfy's defaults, quotes kept curly."""
+    return ftfy.TextFixerConfig(uncurl_quotes=uncurl_quotes, explain=True)
+
+
+def _guard_pattern(uncurl_quotes: bool) -> re.Pattern[str]:
+    """Characters that some ftfy fixer other than mojibake detection acts on.
+
+    Built from ftfy's own tables so the guard follows ftfy when it changes.
+    """
+    chars: set[int] = set(chardata.CONTROL_CHARS) | set(chardata.LIGATURES) | set(chardata.WIDTH_MAP)
+    chars |= {ord(c) for c in "&\x1b\r\u2028\u2029"} | set(range(0x80, 0xA0))
+    singles = "".join(re.escape(chr(c)) for c in sorted(chars))
+    quotes = "\u02bc\u2018-\u201f" if uncurl_quotes else ""
+    return re.compile(f"[{singles}{quotes}\ud800-\udfff]")
+
+
+_GUARDS = {False: _guard_pattern(False), True: _guard_pattern(True)}
+
+
+def needs_ftfy(text: str, uncurl_quotes: bool = False) -> bool:
+    """Whether ftfy could change ``text`` at all.
+
+    ftfy's mojibake search starts by returning ASCII text, and text its
+    ``is_bad`` regex finds nothing in, unchanged; its other fixers act only on
+    the characters of the guard pattern; its last step is NFC. Text that passes
+    all three checks is returned by ftfy as it came, so the full repair can be
+    skipped. ``tests/test_text.py`` proves the equivalence.
+    """
+    if _GUARDS[uncurl_quotes].search(text):
+        return True
+    if not text.isascii() and is_bad(text):
+        return True
+    return not unicodedata.is_normalized("NFC", text)
+
+
+def _step_kind(step: tuple[str, str]) -> Optional[str]:
+    action, name = step
+    if action == "encode":
+        return f"mojibake:{name}"
+    if action == "decode":
+        return None  # the encode step already names the repair
+    if action == "normalize":
+        return "ftfy:normalize"
+    return f"ftfy:{name}"
+
+
+def fix_with_ftfy(text: str, uncurl_quotes: bool = False) -> tuple[str, Counter[str]]:
+    """``ftfy.fix_text`` (line by line, as ftfy does it), with the repairs counted."""
+    repairs: Counter[str] = Counter()
+    if not needs_ftfy(text, uncurl_quotes):
+        return text, repairs
+    config = ftfy_config(uncurl_quotes)
+    out: list[str] = []
+    for segment in text.splitlines(keepends=True):
+        segment_config = config
+        if segment_config.unescape_html == "auto" and "<" in segment:
+            segment_config = segment_config._replace(unescape_html=False)
+        fixed, steps = ftfy.fix_and_explain(segment, segment_config)
+        for step in steps or ():
+            kind = _step_kind(step)
+            if kind:
+                repairs[kind] += 1
+        out.append(fixed)
+    return "".join(out), repairs
+
+
+# --------------------------------------------------------------------------
+# Lossy mojibake: UTF-8 lead byte kept, continuation bytes lost
+# --------------------------------------------------------------------------
+
+#: Languages whose orthography uses "â" as a letter. In these, an "â" at the
+#: start of a lowercase word is a letter unless it demonstrably opens a quote.
+A_CIRCUMFLEX_LANGUAGES = frozenset({"fr", "pt", "ro", "vi", "tr", "cy", "gl", "ku", "oc", "br", "wa", "fur", "sk"})
+_LOST = "\u00e2"
+_APOSTROPHE_SUFFIX_RE = re.compile(r"(?:s|t|re|ll|ve|d|m)(?![^\W\d_])")
+_CLOSING_PUNCT = frozenset(".,;:!?)]…")
+
+
+def _is_letter(ch: str) -> bool:
+    return ch.isalpha()
+
+
+def repair_lost_bytes(text: str, language: Optional[str] = None) -> tuple[str, Counter[str]]:
+    """Mend "â" left behind when a UTF-8 quote, apostrophe or dash lost its tail.
+
+    ``“`` is E2 80 9C in UTF-8; when the two continuation bytes are dropped on
+    the way (a lossy cp1252 round trip), only E2, read as "â", remains. ftfy
+    cannot help: the bytes it would re-decode are gone. The repair decides
+    from position, the quotes already open in the paragraph and the article's
+    language:
+
+    - at the start of a word: an opening quote, or a closing one when a quote
+      is open in the paragraph (``region, âhe said``);
+    - after a word or punctuation and before a space, punctuation or the end:
+      a closing quote;
+    - between two spaces: a dash;
+    - between a word and an English contraction ending (``Chinaâs``): ``’``.
+
+    An "â" inside a word (``château``) is never touched. In languages that
+    write "â" (``A_CIRCUMFLEX_LANGUAGES``, or an unknown language), a
+    lowercase word-initial "â" (``âmbito``) counts as a quote only when a
+    closing lost quote follows it in the same paragraph, and the apostrophe
+    rule is off.
+    """
+    repairs: Counter[str] = Counter()
+    if _LOST not in text:
+        return text, repairs
+    strict = language is None or language in A_CIRCUMFLEX_LANGUAGES
+    paragraphs = text.split("\n")
+    out = []
+    for paragraph in paragraphs:
+        if _LOST in paragraph:
+            paragraph = _repair_paragraph(paragraph, strict, repairs)
+        out.append(paragraph)
+    return "\n".join(out), repairs
+
+
+def _classify(paragraph: str, i: int, strict: bool) -> Optional[str]:
+    """What the "â" at ``i`` may stand for: open/close quote, dash, apostrophe or None."""
+    prev = paragraph[i - 1] if i > 0 else " "
+    nxt = paragraph[i + 1] if i + 1 < len(paragraph) else " "
+    # An elided article (l'âge, d'âme) keeps the "â" inside its word.
+    if prev in "'\u2019" and i > 1 and _is_letter(paragraph[i - 2]):
+        prev = paragraph[i - 2]
+    prev_word = _is_letter(prev) or prev.isdigit()
+    next_word = _is_letter(nxt) or nxt.isdigit()
+    if prev_word and next_word:
+        if not strict and _APOSTROPHE_SUFFIX_RE.match(paragraph, i + 1):
+            return "apos"
+        return None
+    if next_word:
+        return "initial-lower" if nxt.islower() else "initial"
+    if prev.isspace() and nxt.isspace():
+        return "dash"
+    if prev_word or prev in _CLOSING_PUNCT or prev in "\u201d\u2019\"'":
+        return "close"
+    return None
+
+
+def _after_punctuation(paragraph: str, i: int) -> bool:
+    before = paragraph[:i].rstrip()
+    return bool(before) and before[-1] in _CLOSING_PUNCT
+
+
+_OPENERS = frozenset({"\u201c", "initial", "initial-lower"})
+_CLOSERS = frozenset({"\u201d", "close"})
+
+
+def _repair_paragraph(paragraph: str, strict: bool, repairs: Counter[str]) -> str:
+    # Quote events in order: real curly quotes and the lost-byte candidates.
+    events: list[tuple[int, str]] = []
+    for i, ch in enumerate(paragraph):
+        if ch in "\u201c\u201d":
+            events.append((i, ch))
+        elif ch == _LOST:
+            kind = _classify(paragraph, i, strict)
+            if kind:
+                events.append((i, kind))
+    chars = list(paragraph)
+    quote_open = False
+    for n, (i, kind) in enumerate(events):
+        if kind == "\u201c":
+            quote_open = True
+            continue
+        if kind == "\u201d":
+            quote_open = False
+            continue
+        if kind == "initial-lower":
+            # A lowercase word may simply start with "â" (âmbito, âge). It is
+            # a closing quote misplaced after punctuation ("region, âhe
+            # said") when a quote is open, and an opening quote when a quote
+            # closes later, before anything opens again; otherwise a letter.
+            if quote_open:
+                if not _after_punctuation(paragraph, i):
+                    continue
+            else:
+                following = next((k for _, k in events[n + 1 :] if k in _OPENERS or k in _CLOSERS), None)
+                if following not in _CLOSERS:
+                    continue
+        if kind in ("initial", "initial-lower"):
+            kind = "close" if quote_open else "open"
+        if kind == "open":
+            chars[i], quote_open = "\u201c", True
+            repairs["lost_bytes:quote"] += 1
+        elif kind == "close":
+            chars[i], quote_open = "\u201d", False
+            repairs["lost_bytes:quote"] += 1
+        elif kind == "dash":
+            chars[i] = "\u2013"
+            repairs["lost_bytes:dash"] += 1
+        elif kind == "apos":
+            chars[i] = "\u2019"
+            repairs["lost_bytes:apostrophe"] += 1
+    return "".join(chars)
+
+
+# --------------------------------------------------------------------------
+# Normalisation
+# --------------------------------------------------------------------------
+
+_HSPACE_RE = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+_INVISIBLE = dict.fromkeys(
+    [c for c in range(0x20) if c not in (0x09, 0x0A)] + [0x7F, *range(0x80, 0xA0), 0x200B, 0x2060, 0xFEFF]
+)
+
+
+def normalise_text(text: str, unescape: bool = True) -> str:
+    """NFC, entities decoded, controls dropped, spaces collapsed, paragraphs kept.
+
+    Paragraphs end up separated by exactly one blank line. When the text has
+    blank lines, those separate paragraphs and single line breaks inside a
+    paragraph are wraps; when it has none, every line is a paragraph (the
+    shape of scraped article dumps).
+    """
+    if unescape and "&" in text:
+        text = html.unescape(text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
+    text = unicodedata.normalize("NFC", text.translate(_INVISIBLE))
+    lines = [_HSPACE_RE.sub(" ", line).strip() for line in text.split("\n")]
+    if any(not line for line in _inner(lines)):
+        paragraphs: list[str] = []
+        current: list[str] = []
+        for line in lines:
+            if line:
+                current.append(line)
+            elif current:
+                paragraphs.append(" ".join(current))
+                current = []
+        if current:
+            paragraphs.append(" ".join(current))
+    else:
+        paragraphs = [line for line in lines if line]
+    return "\n\n".join(paragraphs)
+
+
+def normalise_line(text: Optional[str]) -> Optional[str]:
+    """A one-line field (title, author): normalised and folded onto one line."""
+    if text is None:
+        return None
+    folded = normalise_text(text).replace("\n\n", " ").replace("\n", " ")
+    return folded or None
+
+
+def _inner(lines: list[str]) -> Iterable[str]:
+    """The lines between the first and last non-empty ones."""
+    nonempty = [i for i, line in enumerate(lines) if line]
+    if not nonempty:
+        return []
+    return lines[nonempty[0] : nonempty[-1] + 1]
