@@ -38,6 +38,7 @@ class IngestConfig(NamedTuple):
     uncurl_quotes: bool = False
     max_bytes: int = 64 * 1024 * 1024
     rows_per_file: int = 100_000
+    progress_seconds: float = 0.0
 
 
 class IngestOutputs(NamedTuple):
@@ -50,7 +51,9 @@ def build_ingest(pipeline: beam.Pipeline, config: IngestConfig) -> IngestOutputs
     """Adds the batch ingest: read → parse → enrich → identify → Parquet, dead letters alongside."""
     read = pipeline | "ReadDocuments" >> ReadDocuments(list(config.inputs), config.run_id, config.max_bytes)
     parsed = read["documents"] | "ParseDocuments" >> ParseDocuments(config.run_id)
-    enriched = parsed["articles"] | "Enrich" >> Enrich(config.run_id, config.ingested_at, config.uncurl_quotes)
+    enriched = parsed["articles"] | "Enrich" >> Enrich(
+        config.run_id, config.ingested_at, config.uncurl_quotes, config.progress_seconds
+    )
     existing = pipeline | "ReadExistingIds" >> ReadExistingIds(join(config.output, ARTICLES))
     articles = enriched["articles"] | "Identify" >> Deduplicate(existing)
     dead_letters = (

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+
+
 import secrets
 import sys
 import threading
@@ -95,6 +97,7 @@ def run_ingest(
         uncurl_quotes=nb.uncurl_quotes,
         max_bytes=nb.max_file_mb * MB,
         rows_per_file=nb.rows_per_file,
+        progress_seconds=nb.progress_seconds,
     )
     err.write(f"[newsbeam] run {run_id}: {len(all_inputs)} input(s) → {nb.output} on {runner_name}\n")
     clock = time.monotonic()
@@ -150,9 +153,20 @@ def print_options(out: TextIO) -> None:
     out.write(parser.format_help())
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+def _configure_logging() -> None:
+    """newsbeam's own messages as ``[newsbeam] ...`` on stderr; Beam's only from warnings up."""
+    if not any(getattr(h, "_newsbeam", False) for h in _LOG.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[newsbeam] %(message)s"))
+        handler._newsbeam = True  # type: ignore[attr-defined]
+        _LOG.addHandler(handler)
     _LOG.setLevel(logging.INFO)
+    _LOG.propagate = False
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    _configure_logging()
     args, rest = _parser().parse_known_args(argv)
     if args.command == "options":
         print_options(sys.stdout)

@@ -89,6 +89,7 @@ def build_summary(
                 "articles": values.get("articles_enriched", 0),
                 "datelines_found": values.get("datelines_found", 0),
                 "bylines_found": values.get("bylines_found", 0),
+                "dates_parsed": values.get("dates_ok", 0),
                 "dates_missing": values.get("dates_missing", 0),
                 "dates_invalid": values.get("dates_invalid", 0),
             },
