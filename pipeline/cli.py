@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-
-
 import secrets
 import sys
 import threading
