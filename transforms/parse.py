@@ -217,7 +217,17 @@ def parse_feed(document: RawDocument, decoded: Decoded) -> Parsed:
 
 _FIELDS = {
     "title": ("title", "headline", "name"),
-    "body": ("text", "body", "content", "article", "articleBody", "maintext", "description"),
+    "body": (
+        "text",
+        "body",
+        "content",
+        "article",
+        "articleBody",
+        "maintext",
+        "content_text",
+        "content_html",
+        "description",
+    ),
     "subtitle": ("subtitle", "dek", "subheadline", "summary", "description"),
     "url": ("url", "link", "canonical_url", "href"),
     "guid": ("guid", "id", "uuid", "article_id"),
@@ -228,9 +238,11 @@ _FIELDS = {
         "date",
         "pubDate",
         "datePublished",
+        "date_published",
         "date_publish",
         "created_at",
         "updated",
+        "date_modified",
     ),
     "categories": ("categories", "category", "tags", "keywords", "section"),
 }
