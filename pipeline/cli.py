@@ -71,8 +71,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run_ingest(
-    inputs: Sequence[str], beam_args: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    inputs: Sequence[str], beam_args: Sequence[str], out: Optional[TextIO] = None, err: Optional[TextIO] = None
 ) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
     options = PipelineOptions(list(beam_args))
     nb = options.view_as(NewsbeamOptions)
     standard = options.view_as(StandardOptions)

@@ -21,7 +21,7 @@ from apache_beam.utils.shared import Shared
 from apache_beam.utils.timestamp import Timestamp
 
 from schemas import SCHEMA_VERSION, Article, RawArticle, Repair
-from transforms.errors import DEAD_LETTER, SafeDoFn, counter
+from transforms.errors import DEAD_LETTER, EmptyArticle, SafeDoFn, counter
 from transforms.identify import article_id, canonical_url, content_hash, domain_of
 from transforms.metadata import (
     LanguageIdentifier,
@@ -81,6 +81,8 @@ def repair_article(
     authors = [a for a in (normalise_line(_fix(a, uncurl_quotes, repairs)) for a in raw.authors) if a]
     categories = [normalise_line(_fix(c, uncurl_quotes, repairs)) for c in raw.categories]
     encoding = raw.encoding._replace(repairs=[Repair(kind, np.int32(count)) for kind, count in sorted(repairs.items())])
+    if not title and not body:
+        raise EmptyArticle("no title and no visible text once the HTML is removed", source=raw.source)
     repaired = raw._replace(
         title=title,
         subtitle=subtitle,

@@ -13,7 +13,7 @@ import hashlib
 import re
 import unicodedata
 from typing import Any, Iterable, Iterator, Optional
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import apache_beam as beam
 import pyarrow.parquet as pq
@@ -74,9 +74,11 @@ def canonical_url(url: Optional[str]) -> Optional[str]:
         host = f"{host}:{port}"
     if parts.username:
         host = f"{parts.username}@{host}"
-    path = quote(unquote(parts.path), safe="/%:@!$&'()*+,;=-._~") or "/"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)]
-    return urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
+    # Only characters that must be escaped are escaped; existing escapes
+    # (%2F inside a segment means something else than /) are kept.
+    path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~") or "/"
+    query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(unquote(p.split("=", 1)[0])))
+    return urlunsplit((scheme, host, path, quote(query, safe="=&%+:/?@!$'()*,;-._~"), ""))
 
 
 def domain_of(url: Optional[str]) -> Optional[str]:

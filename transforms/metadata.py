@@ -137,7 +137,7 @@ def parse_date(raw: Optional[str]) -> Optional[ParsedDate]:
                     return None
                 shift = (12 if ampm == "pm" and hour != 12 else 0) - (12 if ampm == "am" and hour == 12 else 0)
             return _build(year, month, int(g["d"]), match, shift)
-    except ValueError:  # day 31 of a 30-day month, hour 25, unknown zone
+    except (ValueError, OverflowError):  # day 31 of a 30-day month, hour 25, unknown zone, year 1 minus an offset
         return None
     return None
 
@@ -175,18 +175,34 @@ def parse_dateline(body: str) -> tuple[Optional[str], str]:
 
 
 _NAME = r"[A-Z][\w'’.\-]*(?:\s+(?:[A-Z][\w'’.\-]*|de|da|van|von|der|den|del|la|le|bin|al|el)){0,4}"
-_BYLINE_RE = re.compile(rf"^\s*[Bb][Yy]:?\s+(?P<names>{_NAME}(?:\s*(?:,|and|&)\s*{_NAME})*)\s*(?:[|,—–-].*)?$")
+_BYLINE_RE = re.compile(
+    rf"^\s*[Bb][Yy]:?\s+(?P<names>{_NAME}(?:\s*(?:,|and|&)\s*{_NAME})*)"
+    r"(?:\s*[|,—–-]\s*[A-Z][\w&.'’ ]{0,60})?\s*$"  # an affiliation: "| Reuters", "— Staff Writer"
+)
+# Words that open a sentence like a byline but name nobody: "By Tuesday, …", "By The Way".
+_NOT_NAMES = frozenset(
+    [d.lower() for d in calendar.day_name]
+    + [m.lower() for m in calendar.month_name if m]
+    + "the this that then now noon midnight morning evening night today tomorrow yesterday".split()
+    + "law order contrast comparison far all some most default design nature".split()
+)
 
 
 def parse_byline(line: str) -> list[str]:
-    """Author names from a byline such as ``By Jane Doe and John Roe``; [] if none."""
-    if len(line) > 200:
+    """Author names from a byline such as ``By Jane Doe and John Roe``; [] if none.
+
+    A byline is a short line of capitalised names, optionally followed by an
+    affiliation; running prose that happens to start with "By" is not one.
+    """
+    if len(line) > 120:
         return []
     match = _BYLINE_RE.match(line)
     if not match:
         return []
-    names = re.split(r"\s*(?:,|\band\b|&)\s*", match.group("names"))
-    return [n.strip() for n in names if len(n.strip()) > 1]
+    names = [n.strip() for n in re.split(r"\s*(?:,|\band\b|&)\s*", match.group("names")) if len(n.strip()) > 1]
+    if any(name.split()[0].lower().rstrip(".") in _NOT_NAMES for name in names):
+        return []
+    return names
 
 
 def extract_byline(text: str) -> tuple[list[str], str]:

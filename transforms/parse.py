@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import posixpath
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence
+from urllib.parse import urljoin, urlsplit
 
 import apache_beam as beam
 import feedparser
@@ -62,8 +63,21 @@ def detect_format(text: str, path: str = "") -> str:
     if head.startswith(("{", "[")):
         if ext in (".jsonl", ".ndjson"):
             return JSONL
+        if _EXTENSIONS.get(ext) == TEXT and not _is_json(text):
+            return TEXT  # "[Updated] Bridge closed…" is a headline, not JSON
         return JSON
     return _EXTENSIONS.get(ext, TEXT) if ext in (".txt", ".text", ".md") else TEXT
+
+
+def _is_json(text: str) -> bool:
+    first = text.lstrip("\ufeff \t\r\n").split("\n", 1)[0]
+    for candidate in (text, first):
+        try:
+            json.loads(candidate)
+            return True
+        except ValueError:
+            continue
+    return False
 
 
 class Parsed(NamedTuple):
@@ -153,6 +167,14 @@ def _entry_authors(entry: Mapping[str, Any], feed: Mapping[str, Any]) -> list[st
     return authors
 
 
+def _absolute(link: Any, base: Optional[str]) -> Optional[str]:
+    """An entry link made absolute against the feed's site (RSS allows relative links in practice)."""
+    link = _text_or_none(link)
+    if link and base and not urlsplit(link).scheme:
+        return urljoin(base, link)
+    return link
+
+
 def _self_link(feed: Mapping[str, Any]) -> Optional[str]:
     for link in feed.get("links") or []:
         if link.get("rel") == "self" and link.get("href"):
@@ -192,7 +214,7 @@ def parse_feed(document: RawDocument, decoded: Decoded) -> Parsed:
                 source=document.source,
                 feed_url=feed_url,
                 feed_link=feed_link,
-                url=_text_or_none(entry.get("link")),
+                url=_absolute(entry.get("link"), feed_link or feed_url),
                 guid=_text_or_none(entry.get("id")),
                 title=_entry_title(entry),
                 subtitle=dek,
@@ -432,7 +454,7 @@ def parse_text(document: RawDocument, decoded: Decoded) -> Parsed:
     if len(rest) >= 2 and is_subtitle(lines[rest[0]], lines[rest[1]]):
         subtitle = lines[rest[0]]
         rest = rest[1:]
-    body = "\n".join(lines[rest[0] :]) if rest else ""
+    body = "\n".join(lines[rest[0] : nonempty[-1] + 1]) if rest else ""
     article = RawArticle(
         source_type="file",
         source=document.source,

@@ -11,6 +11,7 @@ where readers look, and file names carry the run id, so runs never collide.
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 from typing import Any, Callable, Iterable, Iterator, Optional
 
@@ -135,16 +136,33 @@ class WritePartitionedParquet(beam.PTransform):
 
 
 def publish(_: Any, moves: list[tuple[str, str]], staging_root: Optional[str]) -> int:
-    """Moves staged files to their final paths, then removes the staging folder."""
-    for staged, final in sorted(moves, key=lambda m: m[1]):
-        parent = final.rsplit("/", 1)[0]
+    """Moves staged files to their final paths, all or none, then removes this run's staging folder.
+
+    Every target folder is created (or found to be a folder) before the first
+    move; if a move still fails, the files already moved are moved back, so
+    readers never see part of a run.
+    """
+    moves = sorted(moves, key=lambda m: m[1])
+    for parent in sorted({final.rsplit("/", 1)[0] for _, final in moves}):
         _makedirs(parent)
-        FileSystems.rename([staged], [final])
+        if "://" not in parent and not os.path.isdir(parent):
+            raise NotADirectoryError(f"cannot publish into {parent}: it exists and is not a directory")
+    done: list[tuple[str, str]] = []
+    try:
+        for staged, final in moves:
+            FileSystems.rename([staged], [final])
+            done.append((staged, final))
+    except Exception:
+        for staged, final in reversed(done):
+            FileSystems.rename([final], [staged])
+        raise
     if staging_root and FileSystems.exists(staging_root):
         FileSystems.delete([staging_root])
-        parent = staging_root.rstrip("/").rsplit("/", 1)[0]
-        if not FileSystems.match([join(parent, "*")])[0].metadata_list:
-            FileSystems.delete([parent])  # no other run is staging: leave no trace
+        if "://" not in staging_root:
+            try:
+                os.rmdir(os.path.dirname(staging_root.rstrip("/")))  # only when no other run is staging
+            except OSError:
+                pass
     return len(moves)
 
 

@@ -151,7 +151,8 @@ class _MatchInput(SafeDoFn):
                 "feed URLs are not fetched yet: give a local file (HTTP fetching is a separate feature)",
                 source=value,
             )
-        paths = _match(value)
+        directory = value.endswith("/") or _is_dir(value)
+        paths = [] if directory else _match(value)
         if not paths and not _GLOB_CHARS & set(value):
             # Not a file: a directory (or an object-store prefix), read recursively,
             # skipping hidden and underscore entries below it.

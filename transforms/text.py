@@ -36,6 +36,13 @@ _BOMS = (
 # Declarations that are routinely wrong about UTF-8 bytes: a server or CMS
 # default of Latin-1 in front of content that was really written as UTF-8.
 _LATIN1_FAMILY = {"latin-1", "iso8859-1", "cp1252", "ascii", "iso8859-15"}
+# Single-byte codecs for Latin script, which charset detection confuses with
+# each other; undeclared bytes in one of these are decoded as cp1252.
+_LATIN_SCRIPT_CODECS = frozenset(
+    {"cp1252", "cp1250", "cp1254", "cp1257", "cp1258", "mac-roman", "mac-latin2", "cp850", "cp437", "cp775"}
+    | {f"iso8859-{n}" for n in (1, 2, 3, 4, 9, 10, 13, 14, 15, 16)}
+    | {"latin-1", "ascii"}
+)
 _XML_DECL_RE = re.compile(rb"""^\s*<\?xml[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
 _META_CHARSET_RE = re.compile(rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
 
@@ -83,10 +90,18 @@ def decode_bytes(data: bytes, declared: Optional[str] = None) -> Decoded:
     """
     for bom, codec in _BOMS:
         if data.startswith(bom):
-            return Decoded(data[len(bom) :].decode(codec, errors="replace"), codec, "bom", declared)
+            try:
+                return Decoded(data[len(bom) :].decode(codec), codec, "bom", declared)
+            except UnicodeDecodeError:
+                data = data[len(bom) :]  # a lying BOM: decide from the bytes themselves
+                break
 
     declared = declared or sniff_declared_charset(data)
     declared_codec = normalise_codec(declared)
+    if declared_codec is not None and declared_codec.startswith(("utf-16", "utf-32")):
+        # A declaration readable as ASCII proves the bytes are not UTF-16/32
+        # (with a BOM they would have been decoded above).
+        declared_codec = None
     if declared_codec is not None:
         codec = declared_codec
         if codec in _LATIN1_FAMILY and not data.isascii() and _is_utf8(data):
@@ -101,11 +116,17 @@ def decode_bytes(data: bytes, declared: Optional[str] = None) -> Decoded:
     import charset_normalizer  # imported lazily: only undecodable bytes need it
 
     best = charset_normalizer.from_bytes(data[:65536]).best()
-    if best is not None and best.encoding:
+    detected = normalise_codec(best.encoding) if best is not None else None
+    # BOM-less UTF-16/32 is a guess the detector makes on short Latin bytes.
+    if detected and detected not in _LATIN_SCRIPT_CODECS and not detected.startswith(("utf-16", "utf-32")):
+        # The detector found another script (Cyrillic, Greek, CJK, …): trust it.
         try:
-            return Decoded(data.decode(best.encoding), best.encoding, "detected", declared)
+            return Decoded(data.decode(detected), detected, "detected", declared)
         except (UnicodeDecodeError, LookupError):
             pass
+    # Among Latin-script single-byte codecs the detector cannot tell cp1252
+    # from cp1257 or mac_latin2 on Western text (it picks cp1257 for French,
+    # turning "déjà" into "déją"); cp1252 is by far the most common of them.
     # sloppy-windows-1252 maps the five bytes cp1252 leaves undefined to their
     # Latin-1 code points, so this never fails and never drops a byte.
     return Decoded(data.decode("sloppy-windows-1252"), "cp1252", "cp1252-fallback", declared)
@@ -161,6 +182,7 @@ def html_to_text(markup: str) -> str:
     """
     if not markup.strip():
         return ""
+    markup = markup.replace("\x00", "")  # lxml would turn NUL into U+FFFD
     try:
         root = lxml.html.fragment_fromstring(markup, create_parent="div")
     except (lxml.etree.ParserError, ValueError):
@@ -230,11 +252,18 @@ def fix_with_ftfy(text: str, uncurl_quotes: bool = False) -> tuple[str, Counter[
         return text, repairs
     config = ftfy_config(uncurl_quotes)
     out: list[str] = []
-    for segment in text.splitlines(keepends=True):
-        segment_config = config
-        if segment_config.unescape_html == "auto" and "<" in segment:
-            segment_config = segment_config._replace(unescape_html=False)
-        fixed, steps = ftfy.fix_and_explain(segment, segment_config)
+    # Segmentation exactly as ftfy.fix_text does it: at "\n" only, at most
+    # max_decode_length characters, and once a segment holds "<" entities
+    # stay escaped for the rest of the text.
+    pos = 0
+    while pos < len(text):
+        end = text.find("\n", pos) + 1 or len(text)
+        end = min(end, pos + config.max_decode_length)
+        segment = text[pos:end]
+        pos = end
+        if config.unescape_html == "auto" and "<" in segment:
+            config = config._replace(unescape_html=False)
+        fixed, steps = ftfy.fix_and_explain(segment, config)
         for step in steps or ():
             kind = _step_kind(step)
             if kind:
@@ -304,7 +333,7 @@ def _classify(paragraph: str, i: int, strict: bool) -> Optional[str]:
     prev_word = _is_letter(prev) or prev.isdigit()
     next_word = _is_letter(nxt) or nxt.isdigit()
     if prev_word and next_word:
-        if not strict and _APOSTROPHE_SUFFIX_RE.match(paragraph, i + 1):
+        if not strict and _APOSTROPHE_SUFFIX_RE.match(paragraph, i + 1) and _contraction_stem(paragraph, i):
             return "apos"
         return None
     if next_word:
@@ -314,6 +343,18 @@ def _classify(paragraph: str, i: int, strict: bool) -> Optional[str]:
     if prev_word or prev in _CLOSING_PUNCT or prev in "\u201d\u2019\"'":
         return "close"
     return None
+
+
+def _contraction_stem(paragraph: str, i: int) -> bool:
+    """Whether the word before ``i`` can carry a contraction: "I" (I'm) or two letters or more.
+
+    One other letter is a name written with â (Lâm, Tâm), not "L'm".
+    """
+    start = i
+    while start > 0 and _is_letter(paragraph[start - 1]):
+        start -= 1
+    stem = paragraph[start:i]
+    return stem == "I" or len(stem) >= 2
 
 
 def _after_punctuation(paragraph: str, i: int) -> bool:
@@ -377,6 +418,7 @@ def _repair_paragraph(paragraph: str, strict: bool, repairs: Counter[str]) -> st
 # Normalisation
 # --------------------------------------------------------------------------
 
+_ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _HSPACE_RE = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _INVISIBLE = dict.fromkeys(
     [c for c in range(0x20) if c not in (0x09, 0x0A)] + [0x7F, *range(0x80, 0xA0), 0x200B, 0x2060, 0xFEFF]
@@ -392,7 +434,8 @@ def normalise_text(text: str, unescape: bool = True) -> str:
     shape of scraped article dumps).
     """
     if unescape and "&" in text:
-        text = html.unescape(text)
+        # Only complete references: "&region=" in a URL is not "®ion=".
+        text = _ENTITY_RE.sub(lambda m: html.unescape(m.group(0)), text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
     text = unicodedata.normalize("NFC", text.translate(_INVISIBLE))
     lines = [_HSPACE_RE.sub(" ", line).strip() for line in text.split("\n")]

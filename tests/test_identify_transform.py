@@ -1,0 +1,151 @@
+"""``Deduplicate`` and ``ReadExistingIds``: one row per ``article_id``, within a run and across runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Optional
+
+import apache_beam as beam
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.utils.timestamp import Timestamp
+from support import counters, new_pipeline
+
+from schemas import ARTICLE_SCHEMA, SCHEMA_VERSION, Article, EncodingInfo, to_arrow_table
+from transforms.identify import Deduplicate, ReadExistingIds, article_id, canonical_url
+
+INGESTED_AT = Timestamp.from_utc_datetime(datetime(2024, 4, 1, tzinfo=UTC))
+
+
+def make_article(
+    article_id: str,
+    text: str = "Some text.",
+    *,
+    published: Optional[datetime] = None,
+    source: str = "feeds/a.xml",
+    authors: tuple[str, ...] = (),
+    title: str = "A title",
+) -> Article:
+    return Article(
+        article_id=article_id,
+        schema_version=np.int32(SCHEMA_VERSION),
+        run_id="run-identify",
+        ingested_at=INGESTED_AT,
+        source_type="feed",
+        source=source,
+        source_domain="example.org",
+        url=None,
+        guid=None,
+        title=title,
+        subtitle=None,
+        dateline=None,
+        authors=list(authors),
+        published_at=Timestamp.from_utc_datetime(published) if published else None,
+        published_raw=published.isoformat() if published else None,
+        published_offset_minutes=np.int32(0) if published else None,
+        text=text,
+        language="en",
+        word_count=np.int32(len(text.split())),
+        categories=[],
+        encoding=EncodingInfo("utf-8", "utf-8", None, []),
+        content_hash="0" * 64,
+    )
+
+
+MARCH = datetime(2024, 3, 1, 12, tzinfo=UTC)
+NEW = [
+    # Three copies of x: the dated one with the longest text wins (undated copies lose whatever their length).
+    make_article("x", "An undated copy with by far the longest text of all three copies.", title="x-undated"),
+    make_article("x", "Dated, short.", published=MARCH, title="x-short"),
+    make_article("x", "Dated, and a longer text.", published=MARCH, title="x-long"),
+    # Two identical copies of z from two sources: a stable tie-break (source name).
+    make_article("z", "Same.", published=MARCH, source="feeds/b.xml", title="z-b"),
+    make_article("z", "Same.", published=MARCH, source="feeds/a.xml", title="z-a"),
+    # y and w were written by an earlier run; q is new and single.
+    make_article("y", "Written before.", published=MARCH, title="y"),
+    make_article("w", "Written before too.", title="w"),
+    make_article("w", "Written before too, again.", title="w-again"),
+    make_article("q", "Brand new.", title="q"),
+]
+
+
+@pytest.fixture(scope="module")
+def existing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An output directory's articles/ table holding ids y and w, in two partitions."""
+    articles = tmp_path_factory.mktemp("identify") / "articles"
+    for partition, ids in (("published_date=2024-03-01", ["y"]), ("published_date=2024-04-01", ["w"])):
+        (articles / partition).mkdir(parents=True)
+        table = to_arrow_table([make_article(i) for i in ids], ARTICLE_SCHEMA)
+        pq.write_table(table, articles / partition / "part-old-00000.parquet", compression="zstd")
+    (articles.parent / "_staging").mkdir()
+    stray = to_arrow_table([make_article("staged-not-published")], ARTICLE_SCHEMA)
+    pq.write_table(stray, articles.parent / "_staging" / "part.parquet")
+    return articles
+
+
+@pytest.fixture(scope="module")
+def result(existing: Path) -> Any:
+    pipeline = new_pipeline()
+    new = pipeline | "NewArticles" >> beam.Create(NEW)
+    ids = pipeline | "ReadExistingIds" >> ReadExistingIds(str(existing))
+    assert_that(ids, equal_to(["y", "w"]), label="CheckExistingIds")
+    none = pipeline | "ReadNoIds" >> ReadExistingIds(str(existing.parent / "never-written" / "articles"))
+    assert_that(none, equal_to([]), label="CheckNoExistingIds")
+
+    kept = new | "Identify" >> Deduplicate(ids)
+    assert_that(kept | "KeptTitles" >> beam.Map(lambda a: a.title), equal_to(["x-long", "z-a", "q"]), label="CheckKept")
+    alone = new | "IdentifyAlone" >> Deduplicate()
+    assert_that(
+        alone | "AloneTitles" >> beam.Map(lambda a: a.title),
+        equal_to(["x-long", "z-a", "y", "w-again", "q"]),
+        label="CheckKeptWithoutHistory",
+    )
+    outcome = pipeline.run()
+    outcome.wait_until_finish()
+    return outcome
+
+
+def test_dedup_outputs(result: Any) -> None:
+    assert str(result.state) == "DONE"
+
+
+def test_dedup_counters_against_previous_runs(result: Any) -> None:
+    values = counters(result, step_prefix="Identify/")
+    assert values["duplicates.in_run"] == 3  # two extra copies of x, one of z
+    assert values["duplicates.previous_runs"] == 3  # y once, w twice
+    assert values["duplicates"] == 6
+    assert len(NEW) == 3 + values["duplicates"]
+
+
+def test_dedup_counters_without_previous_runs(result: Any) -> None:
+    values = counters(result, step_prefix="IdentifyAlone/")
+    assert values["duplicates.in_run"] == 4  # x twice, z once, w once
+    assert values["duplicates.previous_runs"] == 0
+    assert values["duplicates"] == 4
+
+
+def test_ids_of_the_fixture_duplicates_agree() -> None:
+    """The identity the dedup relies on, for the duplicates in seeds/ (see seeds/_expected)."""
+    feed = "https://news.example.org/feeds/newsroom.xml"
+    ferry = "https://news.example.org/travel/night-ferry-timetable"
+    from_jsonl = (
+        "https://News.Example.org/travel/night-ferry-timetable?utm_source=twitter&utm_campaign=spring&fbclid=XyZ123"
+    )
+    assert canonical_url(from_jsonl) == ferry
+    assert article_id(from_jsonl, None, None, "Night ferry timetable returns", "x") == article_id(
+        ferry, feed, None, "other", "y"
+    )
+    harbour = "https://news.example.org/world/harbour-reopens?utm_source=rss&utm_medium=feed"
+    assert canonical_url(harbour) == "https://news.example.org/world/harbour-reopens"
+    assert article_id(None, feed, "nr-2002", "a", "b") == article_id(None, feed, "nr-2002", "c", "d")
+    assert article_id(None, feed, "nr-2002", "a", "b") != article_id(
+        None, "https://other.example/feed", "nr-2002", "a", "b"
+    )
+    assert (
+        canonical_url("http://DIGEST.example.com:80/items/footpath.html#top")
+        == "http://digest.example.com/items/footpath.html"
+    )
+    assert canonical_url("/news/relative") is None and canonical_url("mailto:desk@example.org") is None
