@@ -25,7 +25,7 @@ SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_74ba0ad98bda6786.
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc, arg-type]
 
 
 # ==========================================================================
