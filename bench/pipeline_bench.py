@@ -105,7 +105,9 @@ def run_loop(inputs: Path, output: Path, identifier: LanguageIdentifier) -> tupl
     for article in articles.values():
         partitions[(article.published_at or ingested).to_utc_datetime().strftime("%Y-%m-%d")].append(article)
     for index, (day, rows) in enumerate(sorted(partitions.items())):
-        write_parquet(str(output / f"published_date={day}" / f"part-{index:05d}.parquet"), to_arrow_table(rows, ARTICLE_SCHEMA))
+        write_parquet(
+            str(output / f"published_date={day}" / f"part-{index:05d}.parquet"), to_arrow_table(rows, ARTICLE_SCHEMA)
+        )
     lap("write")
     return time.perf_counter() - started, read, dict(stages)
 
@@ -130,7 +132,10 @@ def main() -> None:
             seconds, loop_read, stages = run_loop(inputs, work / f"loop-{run}", identifier)
             loop_times.append(seconds)
             stage_runs.append(stages)
-            print(f"run {run + 1}/{args.runs}: pipeline {pipeline_times[-1]:.2f}s, loop {loop_times[-1]:.2f}s", file=sys.stderr)
+            print(
+                f"run {run + 1}/{args.runs}: pipeline {pipeline_times[-1]:.2f}s, loop {loop_times[-1]:.2f}s",
+                file=sys.stderr,
+            )
         if read != loop_read:
             raise SystemExit(f"pipeline read {read} records but the loop read {loop_read}")
 
@@ -140,7 +145,9 @@ def main() -> None:
         print(f"machine: {os.cpu_count()} cores; both sides run on one core (FnApiRunner, direct_num_workers=1)\n")
         print("| what | seconds (median) | articles/s/core | ratio to loop |")
         print("|---|---:|---:|---:|")
-        print(f"| pipeline (`newsbeam ingest`, DirectRunner) | {statistics.median(pipeline_times):.2f} | {pipeline_rate:.0f} | {pipeline_rate / loop_rate:.2f} |")
+        print(
+            f"| pipeline (`newsbeam ingest`, DirectRunner) | {statistics.median(pipeline_times):.2f} | {pipeline_rate:.0f} | {pipeline_rate / loop_rate:.2f} |"
+        )
         print(f"| plain Python loop, same functions | {statistics.median(loop_times):.2f} | {loop_rate:.0f} | 1.00 |")
         print("\nPer-stage cost in the loop (median per stage):\n")
         print("| stage | ms/article | share |")

@@ -1,7 +1,8 @@
 """The records that flow through newsbeam, defined once.
 
-Each record is a ``typing.NamedTuple``: Beam infers its row schema (and so a
-compact ``RowCoder``) from the annotations, and :mod:`schemas.arrow` derives the
+Each record is a ``typing.NamedTuple``: Beam infers its row schema from the
+annotations (the compact ``RowCoder`` is registered for each at the bottom of
+this module; without that Beam would pickle them between stages), and :mod:`schemas.arrow` derives the
 Parquet schema from that same Beam schema. There is no second definition to
 keep in sync.
 
@@ -12,6 +13,7 @@ map to ``timestamp[us, UTC]`` in Arrow.
 
 from typing import NamedTuple, Optional, Sequence
 
+import apache_beam as beam
 import numpy as np
 from apache_beam.utils.timestamp import Timestamp
 
@@ -120,3 +122,7 @@ class DeadLetter(NamedTuple):
     raw_text: Optional[str]
     run_id: str
     time: Timestamp
+
+
+for _record in (Repair, EncodingInfo, RawDocument, RawArticle, Article, DeadLetter):
+    beam.coders.registry.register_coder(_record, beam.coders.RowCoder)

@@ -379,10 +379,5 @@ def test_row_coder_is_compact() -> None:
     assert len(coder.encode(article)) < len(pickled.encode(article))
 
 
-@pytest.mark.xfail(
-    reason="BUG: records.py says Beam infers a compact RowCoder from the annotations, but no RowCoder is "
-    "registered: a PCollection typed Article is encoded with FastPrimitivesCoder (pickled)",
-    strict=True,
-)
 def test_registry_gives_row_coder_for_article() -> None:
     assert isinstance(beam.coders.registry.get_coder(Article), beam.coders.RowCoder)

@@ -840,11 +840,6 @@ def test_vietnamese_names_in_english_text_are_untouched() -> None:
     assert repair_lost_bytes(text, "en") == (text, Counter())
 
 
-@pytest.mark.xfail(
-    reason="BUG: the English apostrophe rule still takes 'â' + 'm' after a two-letter stem for \"'m\": "
-    "Vietnamese names Trâm, Khâm, Thâm, Nhâm become Tr’m, Kh’m, Th’m, Nh’m (only \"I'm\" ends in 'm')",
-    strict=True,
-)
 def test_vietnamese_names_with_two_letter_stems_in_english_text_are_untouched() -> None:
     text = "Singer Huyền Trâm visited Khâm Thiên street and Thâm Quyến in the year Nhâm Dần."
     assert repair_lost_bytes(text, "en") == (text, Counter())

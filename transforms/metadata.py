@@ -79,7 +79,10 @@ def _offset(match: re.Match[str]) -> Optional[int]:
     if groups.get("z"):
         return 0
     if groups.get("sign"):
-        minutes = int(groups["oh"]) * 60 + int(groups.get("om") or 0)
+        offset_minutes = int(groups.get("om") or 0)
+        if offset_minutes >= 60:
+            raise ValueError("offset minutes out of range")
+        minutes = int(groups["oh"]) * 60 + offset_minutes
         if minutes > 18 * 60:
             raise ValueError("offset out of range")
         return -minutes if groups["sign"] == "-" else minutes

@@ -333,7 +333,8 @@ def _classify(paragraph: str, i: int, strict: bool) -> Optional[str]:
     prev_word = _is_letter(prev) or prev.isdigit()
     next_word = _is_letter(nxt) or nxt.isdigit()
     if prev_word and next_word:
-        if not strict and _APOSTROPHE_SUFFIX_RE.match(paragraph, i + 1) and _contraction_stem(paragraph, i):
+        suffix = _APOSTROPHE_SUFFIX_RE.match(paragraph, i + 1)
+        if not strict and suffix and _contraction_stem(paragraph, i, suffix.group()):
             return "apos"
         return None
     if next_word:
@@ -345,16 +346,23 @@ def _classify(paragraph: str, i: int, strict: bool) -> Optional[str]:
     return None
 
 
-def _contraction_stem(paragraph: str, i: int) -> bool:
-    """Whether the word before ``i`` can carry a contraction: "I" (I'm) or two letters or more.
+def _contraction_stem(paragraph: str, i: int, suffix: str) -> bool:
+    """Whether the word before ``i`` can carry the contraction ``suffix``.
 
-    One other letter is a name written with â (Lâm, Tâm), not "L'm".
+    Vietnamese names are written with â before m, n, t (Lâm, Trâm, Nhâm), so a
+    stray "â" there is most often the letter itself: "'m" is only taken after
+    "I" (I'm), "n't" only after a stem ending in n (don't, isn't), and every
+    other suffix needs a stem of two letters or more.
     """
     start = i
     while start > 0 and _is_letter(paragraph[start - 1]):
         start -= 1
     stem = paragraph[start:i]
-    return stem == "I" or len(stem) >= 2
+    if suffix == "m":
+        return stem in ("I", "i")
+    if suffix == "t":
+        return len(stem) >= 2 and stem[-1] in "nN"
+    return len(stem) >= 2
 
 
 def _after_punctuation(paragraph: str, i: int) -> bool:
