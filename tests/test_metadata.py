@@ -162,6 +162,12 @@ def test_parse_date_same_moment_in_every_form() -> None:
     assert {parse_date(f).utc for f in forms} == {utc(2002, 10, 2, 13)}  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("raw", ["2003-12-13t18:30:02z", "2003-12-13T18:30:02z", "2003-12-13t18:30:02Z"])
+def test_parse_date_accepts_lowercase_rfc3339_separators(raw: str) -> None:
+    parsed = parse_date(raw)
+    assert parsed is not None and parsed.utc == utc(2003, 12, 13, 18, 30, 2) and parsed.offset_minutes == 0
+
+
 @pytest.mark.parametrize("raw", ["Wed, 02 Oct 2002 13:00:00 +0260", "2003-12-13T18:30:02+01:75"])
 def test_parse_date_rejects_offset_minutes_over_59(raw: str) -> None:
     assert parse_date(raw) is None
@@ -186,6 +192,10 @@ def test_parse_date_rejects_offset_minutes_over_59(raw: str) -> None:
         ("RIO DE JANEIRO — Carnival began.", "RIO DE JANEIRO", "Carnival began."),
         ("PORT-AU-PRINCE, Haiti — Gangs retreated.", "PORT-AU-PRINCE, Haiti", "Gangs retreated."),
         ("LONDON - Prices fell.\n\nSecond paragraph.", "LONDON", "Prices fell.\n\nSecond paragraph."),
+        ("NEW DELHI—The government fell.", "NEW DELHI", "The government fell."),  # dash set closed up
+        ("BERLIN—“We will not yield,” she said.", "BERLIN", "“We will not yield,” she said."),
+        ("NEW DELHI: The monsoon arrived.", "NEW DELHI", "The monsoon arrived."),
+        ("MUMBAI, Nov 5 (PTI): Markets rose.", "MUMBAI, Nov 5 (PTI)", "Markets rose."),
     ],
 )
 def test_parse_dateline(body: str, dateline: str, rest: str) -> None:
@@ -205,6 +215,12 @@ def test_parse_dateline(body: str, dateline: str, rest: str) -> None:
         "COVID-19 - cases rose again",
         "Plain sentence without a dash.",
         "LONDON -Prices fell.",  # no space after the dash
+        "U.S.—China talks resumed.",  # closed-up dash after a short abbreviation
+        "UPDATE: The story has changed.",  # a label, not a place
+        "BREAKING NEWS: Markets fell.",
+        "EDITOR’S NOTE: This story was updated.",
+        "WASHINGTON—",  # nothing follows
+        "PARIS:the lowercase rest",
         "",
     ],
 )

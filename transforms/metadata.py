@@ -69,8 +69,8 @@ _US_RE = re.compile(
 # and the common "2003-12-13 18:30:02" and compact "20031213T183002Z".
 _ISO_RE = re.compile(
     rf"^\s*(?P<y>\d{{4}})(?:-(?P<m>\d{{2}})(?:-(?P<d>\d{{2}}))?|(?P<m2>\d{{2}})(?P<d2>\d{{2}}))?"
-    rf"(?:[T\s](?P<H>\d{{2}}):?(?P<M>\d{{2}})(?::?(?P<S>\d{{2}})(?:[.,](?P<frac>\d{{1,9}}))?)?)?"
-    rf"\s*(?:(?P<z>Z)|{_OFFSET}|\s(?P<zone>[A-Za-z]{{2,5}}))?\s*$"
+    rf"(?:[Tt\s](?P<H>\d{{2}}):?(?P<M>\d{{2}})(?::?(?P<S>\d{{2}})(?:[.,](?P<frac>\d{{1,9}}))?)?)?"
+    rf"\s*(?:(?P<z>[Zz])|{_OFFSET}|\s(?P<zone>[A-Za-z]{{2,5}}))?\s*$"
 )
 
 
@@ -153,11 +153,21 @@ def parse_date(raw: Optional[str]) -> Optional[ParsedDate]:
 # "SAN JUAN, Puerto Rico --", "KYIV, Ukraine (AP) —".
 _DATELINE_RE = re.compile(
     r"^(?P<dateline>"
-    r"(?:[A-Z][A-Z'’.\-]+(?:\s+[A-Z][A-Z'’.\-]+){0,3})"  # PLACE IN CAPITALS
+    r"(?P<place>[A-Z][A-Z'’.\-]+(?:\s+[A-Z][A-Z'’.\-]+){0,3})"  # PLACE IN CAPITALS
     r"(?:,\s*[A-Z][A-Za-z.'’\-]+(?:\s+[A-Z][A-Za-z.'’\-]+){0,2})?"  # , Region
     r"(?:,\s*[A-Z][a-z]{2,8}\.?\s+\d{1,2})?"  # , Nov. 5
     r"(?:\s*\((?:[A-Z][A-Za-z&.\- ]{0,30})\))?"  # (AP) / (Reuters)
-    r")\s*(?:[–—]|-{1,2})\s+"
+    r")(?:"
+    r"\s*(?P<spaced>[–—]|-{1,2})\s+"  # BEIJING – / WASHINGTON (AP) — / LONDON -
+    r"|(?P<tight>[–—])(?=[A-Z\"“‘'])"  # NEW DELHI—The (dashes set closed up)
+    r"|(?P<colon>:)\s+(?=[A-Z\"“‘'])"  # NEW DELHI: The
+    r")"
+)
+# Capitalised labels that open a body with a colon or a dash but are no place.
+_NOT_PLACES = frozenset(
+    "UPDATE UPDATED BREAKING WATCH LISTEN LIVE EXCLUSIVE ANALYSIS OPINION EDITORIAL CORRECTION CORRECTIONS "
+    "CLARIFICATION NOTE PHOTOS PHOTO VIDEO GRAPHIC WARNING SPOILER SPOILERS SUMMARY TRANSCRIPT ADVERTISEMENT "
+    "READ MORE RELATED FACT CHECK COMMENTARY REVIEW INTERVIEW PODCAST UPDATES Q A".split()
 )
 
 
@@ -165,7 +175,10 @@ def parse_dateline(body: str) -> tuple[Optional[str], str]:
     """Split a dateline off the start of ``body``: ``("BEIJING", rest)``.
 
     The place must be written in capitals (that is what makes it a dateline
-    rather than a sentence that starts with a dash), followed by a dash.
+    rather than a sentence that starts with a dash), followed by a dash, a dash
+    set closed up (``NEW DELHI—The``) or a colon (``NEW DELHI: The``). The two
+    tighter forms need a place of four letters or more that is not a label
+    (``U.S.—China talks``, ``UPDATE: …`` are not datelines).
     """
     match = _DATELINE_RE.match(body)
     if not match:
@@ -174,6 +187,10 @@ def parse_dateline(body: str) -> tuple[Optional[str], str]:
     letters = [c for c in dateline.split("(")[0] if c.isalpha()]
     if len(letters) < 2 or len(dateline) > 80:
         return None, body
+    if not match.group("spaced"):
+        place = match.group("place")
+        if sum(c.isalpha() for c in place) < 4 or set(place.replace("’", "'").split()) & _NOT_PLACES:
+            return None, body
     return dateline, body[match.end() :]
 
 
