@@ -29,6 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import pipeline  # noqa: E402,F401  # first: it quiets Beam's import-time log noise
+
+# isort: split
 from apache_beam.utils.timestamp import Timestamp  # noqa: E402
 
 from pipeline.cli import run_ingest  # noqa: E402
