@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from collections import Counter
 from typing import Any
 
@@ -18,7 +19,7 @@ from support import SEEDS, counters, document, matcher, new_pipeline
 
 from schemas import RawDocument
 from transforms.errors import DEAD_LETTER
-from transforms.parse import ParseDocuments
+from transforms.parse import ParseDocuments, binary_kind
 
 FIXTURES = [
     "000_74ba0ad98bda6786.txt",
@@ -313,3 +314,66 @@ def test_one_bad_record_never_costs_the_rest() -> None:
     result.wait_until_finish()
     values = counters(result)
     assert (values["read"], values["articles_parsed"], values["dead_letter.parse"]) == (3, 1, 2)
+
+
+def test_binary_files_are_dead_lettered_with_their_bytes() -> None:
+    """An image or archive dropped beside the articles is refused, not ingested as mojibake text."""
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
+    pdf = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n"
+    noise = random.Random(7).randbytes(4096)  # like compressed or encrypted data: no signature
+    pipeline = new_pipeline()
+    documents = pipeline | "Documents" >> beam.Create(
+        [
+            document(SEEDS / "x", source="dump/photo.txt", payload=png),
+            document(SEEDS / "x", source="dump/report.pdf", payload=pdf),
+            document(SEEDS / "x", source="dump/blob.json", payload=noise),
+        ]
+    )
+    parsed = documents | "ParseDocuments" >> ParseDocuments("run-one")
+    assert_that(parsed["articles"] | "Sources" >> beam.Map(lambda a: a.source), equal_to([]), label="CheckNone")
+    assert_that(
+        parsed[DEAD_LETTER] | "Errors" >> beam.Map(lambda d: (d.source, d.error_type, d.message, d.raw_bytes)),
+        equal_to(
+            [
+                ("dump/photo.txt", "UnreadableDocument", "not a text document: PNG image", png),
+                ("dump/report.pdf", "UnreadableDocument", "not a text document: PDF document", pdf),
+                ("dump/blob.json", "UnreadableDocument", "not a text document: binary data", noise),
+            ]
+        ),
+        label="CheckDead",
+    )
+    pipeline.run().wait_until_finish()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "Café owners cheer the reopening\nThe harbour reopened on Monday.\n".encode("cp1252"),
+        "Kraków mayor opens bridge\nŁódź and Gdańsk sent delegations.\n".encode(),
+        b"Title with a stray control\x01\nA scraped body with one \x00 NUL in it and a \x1b escape.\n",
+        b"\xff\xfeT\x00i\x00\n\x00",  # UTF-16 with its BOM
+        b"",
+    ],
+)
+def test_text_is_not_mistaken_for_binary(payload: bytes) -> None:
+    assert binary_kind(payload) is None
+
+
+@pytest.mark.parametrize(
+    "wrapped",
+    [
+        {"status": "ok", "data": {"items": [{"headline": "Wrapped once", "body": "Text one."}]}},
+        {"hits": {"total": 1, "hits": [{"title": "Wrapped once", "articleBody": "Text one."}]}},
+        {"response": {"docs": [{"headline": "Wrapped once", "content": "Text one."}]}},
+        [{"title": "Wrapped once", "text": "Text one."}],
+    ],
+)
+def test_json_articles_inside_api_wrappers_are_found(wrapped: Any) -> None:
+    pipeline, parsed = _parse_one("api/dump.json", json.dumps(wrapped).encode())
+    assert_that(
+        parsed["articles"] | "Fields" >> beam.Map(lambda a: (a.title, a.body)),
+        equal_to([("Wrapped once", "Text one.")]),
+        label="CheckFound",
+    )
+    assert_that(parsed[DEAD_LETTER], equal_to([]), label="CheckNoDeadLetters")
+    pipeline.run().wait_until_finish()

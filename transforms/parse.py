@@ -48,6 +48,60 @@ _SURVIVABLE_BOZO = (
 )
 
 
+# Leading bytes of binary formats that land in news dumps beside the articles.
+_BINARY_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG image"),
+    (b"\xff\xd8\xff", "JPEG image"),
+    (b"GIF87a", "GIF image"),
+    (b"GIF89a", "GIF image"),
+    (b"%PDF-", "PDF document"),
+    (b"PK\x03\x04", "ZIP archive (or a DOCX/EPUB/XLSX)"),
+    (b"PK\x05\x06", "empty ZIP archive"),
+    (b"BZh", "bzip2 data"),
+    (b"\xfd7zXZ\x00", "xz data"),
+    (b"7z\xbc\xaf\x27\x1c", "7-Zip archive"),
+    (b"\x28\xb5\x2f\xfd", "zstd data"),
+    (b"PAR1", "Parquet file"),
+    (b"SQLite format 3\x00", "SQLite database"),
+    (b"\x7fELF", "executable"),
+    (b"OggS", "Ogg media"),
+    (b"ID3", "MP3 audio"),
+    (b"wOFF", "web font"),
+    (b"wOF2", "web font"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "legacy Office document"),
+)
+_UNICODE_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+
+
+# Bytes that text in any encoding newsbeam reads (UTF-8, an 8-bit codepage) uses
+# at most rarely: the C0 controls other than tab, line feed, form feed and
+# carriage return, and DEL.
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
+_NOT_CONTROL = bytes(b for b in range(256) if b not in _CONTROL_BYTES)
+
+
+def binary_kind(data: bytes) -> Optional[str]:
+    """What a binary payload is ("PNG image", "binary data"), or None for text.
+
+    A known signature marks binary; so does a head that is more than 1% NUL or
+    more than 10% control bytes (compressed or encrypted data is about 12%) in
+    a document without a UTF-16/32 byte order mark. Text in any 8-bit
+    codepage passes, and so does a scraped page with a few stray controls.
+    """
+    for magic, kind in _BINARY_MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[4:12] in (b"ftypisom", b"ftypmp42", b"ftypM4A ", b"ftypqt  ") or data[:4] == b"RIFF":
+        return "audio/video container"
+    if data.startswith(_UNICODE_BOMS):
+        return None
+    head = data[:8192]
+    controls = len(head.translate(None, delete=_NOT_CONTROL))
+    if head.count(0) > max(1, len(head) // 100) or controls > max(2, len(head) // 10):
+        return "binary data"
+    return None
+
+
 def detect_format(text: str, path: str = "") -> str:
     """The document format, from its first characters, then its extension."""
     head = text[:4096].lstrip("\ufeff \t\r\n").lower()
@@ -331,13 +385,48 @@ def parse_json(document: RawDocument, decoded: Decoded) -> Parsed:
         value = json.loads(decoded.text)
     except json.JSONDecodeError:
         return parse_jsonl(document, decoded)
-    if isinstance(value, Mapping):
-        for key in ("articles", "items", "entries", "results", "data"):
-            if isinstance(value.get(key), list):
-                value = value[key]
-                break
-    records = value if isinstance(value, list) else [value]
+    records = _json_records(value)
     return _parse_records(((r, _json_dumps(r)) for r in records), document, decoded)
+
+
+_CONTAINER_KEYS = (
+    "articles",
+    "items",
+    "entries",
+    "results",
+    "data",
+    "docs",
+    "documents",
+    "stories",
+    "response",
+    "hits",
+)
+
+
+def _json_records(value: Any, depth: int = 0) -> list[Any]:
+    """The article records in a JSON document.
+
+    API dumps wrap their articles: ``{"articles": [...]}``,
+    ``{"status": "ok", "data": {"items": [...]}}``, Elasticsearch's
+    ``{"hits": {"hits": [...]}}``. An object with article fields of its own is
+    one article; otherwise the first container key holding a list (or, a few
+    levels deep, an object that holds one) gives the records.
+    """
+    if isinstance(value, list):
+        return value
+    if not isinstance(value, Mapping) or depth >= 4:
+        return [value]
+    if any(_field(value, name)[0] for name in ("title", "body", "url")):
+        return [value]
+    for key in _CONTAINER_KEYS:
+        inner = value.get(key)
+        if isinstance(inner, list):
+            return inner
+        if isinstance(inner, Mapping):
+            records = _json_records(inner, depth + 1)
+            if records != [inner]:
+                return records
+    return [value]
 
 
 def parse_jsonl(document: RawDocument, decoded: Decoded) -> Parsed:
@@ -484,6 +573,9 @@ def parse_document(document: RawDocument) -> tuple[str, Parsed]:
     charset = None
     if document.content_type and "charset=" in document.content_type.lower():
         charset = document.content_type.lower().split("charset=")[1].split(";")[0].strip()
+    binary = binary_kind(document.payload)
+    if binary:
+        raise UnreadableDocument(f"not a text document: {binary}", source=document.source)
     decoded = decode_bytes(document.payload, charset)
     fmt = detect_format(decoded.text, document.source)
     return fmt, _PARSERS[fmt](document, decoded)
