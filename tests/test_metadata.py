@@ -308,6 +308,13 @@ def test_extract_byline_none() -> None:
         ("", None),
         ("   ", None),
         (" , ", None),
+        ("desk@example.it (per segnalazioni sul contenuto del servizio)", None),  # a remark, not a name
+        ("Special to The New York Times", None),
+        ("For The Washington Post", None),
+        ("Staff Reports", None),
+        ("Staffan Lindberg", "Staffan Lindberg"),
+        ("Wire services", None),
+        ("Associated Press", "Associated Press"),
     ],
 )
 def test_clean_author(raw: str, name: Optional[str]) -> None:

@@ -377,3 +377,37 @@ def test_json_articles_inside_api_wrappers_are_found(wrapped: Any) -> None:
     )
     assert_that(parsed[DEAD_LETTER], equal_to([]), label="CheckNoDeadLetters")
     pipeline.run().wait_until_finish()
+
+
+def _feed_authors(feed: bytes) -> list[list[str]]:
+    from transforms.parse import parse_document
+
+    _, parsed = parse_document(document(SEEDS / "x", source="feeds/authors.xml", payload=feed))
+    return [list(article.authors) for article in parsed.articles]
+
+
+def test_rss_managing_editor_is_not_every_entrys_author() -> None:
+    feed = (
+        b'<rss version="2.0"><channel><title>T</title><link>https://m.example.it/</link><description>d</description>'
+        b"<managingEditor>desk@m.example.it (Desk Editor)</managingEditor>"
+        b"<item><title>Unsigned story</title><description>Body.</description></item>"
+        b"<item><title>Signed story</title><author>ana@m.example.it (Ana Lima)</author><description>Body.</description></item>"
+        b"</channel></rss>"
+    )
+    assert _feed_authors(feed) == [[], ["Ana Lima"]]
+
+
+def test_rss_channel_creator_and_atom_feed_author_are_inherited() -> None:
+    rss = (
+        b'<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>T</title>'
+        b"<link>https://c.example.org/</link><description>d</description><dc:creator>Kim Park</dc:creator>"
+        b"<item><title>Column</title><description>Body.</description></item></channel></rss>"
+    )
+    atom = (
+        b'<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><id>urn:t</id><updated>2024-01-01T00:00:00Z</updated>'
+        b"<author><name>Lea Roy</name><email>lea@a.example.org</email></author>"
+        b"<entry><title>Post</title><id>urn:t:1</id><updated>2024-01-01T00:00:00Z</updated><summary>Body.</summary></entry>"
+        b"</feed>"
+    )
+    assert _feed_authors(rss) == [["Kim Park"]]
+    assert _feed_authors(atom) == [["Lea Roy"]]

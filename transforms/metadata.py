@@ -238,15 +238,28 @@ def extract_byline(text: str) -> tuple[list[str], str]:
 _EMAIL_AUTHOR_RE = re.compile(r"^\s*\S+@\S+\s*\((?P<name>[^)]+)\)\s*$")
 
 
+# Credit lines that feeds put where an author goes: they name nobody.
+_CREDIT_RE = re.compile(r"^(?:special to|for the|from|staff|wire services?|compiled by|edited by)\b", re.I)
+
+
 def clean_author(name: str) -> Optional[str]:
-    """``jdoe@example.com (Jane Doe)`` → ``Jane Doe``; ``By Jane Doe`` → ``Jane Doe``."""
+    """``jdoe@example.com (Jane Doe)`` → ``Jane Doe``; ``By Jane Doe`` → ``Jane Doe``.
+
+    An address with a remark instead of a name (``desk@example.it (per
+    segnalazioni…)``), a bare address and a credit line (``Special to The New
+    York Times``) give None.
+    """
     name = name.strip()
     match = _EMAIL_AUTHOR_RE.match(name)
     if match:
         name = match.group("name").strip()
+        if not name[:1].isupper() or len(name.split()) > 6:
+            return None
     elif "@" in name and " " not in name:
         return None  # a bare address names nobody
     name = re.sub(r"^[Bb][Yy]:?\s+", "", name).strip(" ,;")
+    if _CREDIT_RE.match(name):
+        return None
     return name or None
 
 

@@ -212,13 +212,23 @@ def _entry_title(entry: Mapping[str, Any]) -> Optional[str]:
     return _text_or_none(title)
 
 
-def _entry_authors(entry: Mapping[str, Any], feed: Mapping[str, Any]) -> list[str]:
+def _entry_authors(entry: Mapping[str, Any], feed: Mapping[str, Any], version: str) -> list[str]:
+    """The entry's authors, else those the feed gives every entry.
+
+    Atom entries inherit the feed's authors (RFC 4287 §4.2.1). An RSS channel
+    has no author: feedparser files its ``managingEditor`` (an e-mail address
+    of whoever runs the feed) as one, so only channel names that come without
+    an address (``dc:creator``, ``itunes:author``) are passed on.
+    """
     authors = _string_list(entry.get("authors"))
     if not authors and entry.get("author"):
         authors = [entry["author"]]
-    if not authors:
-        authors = _string_list(feed.get("authors")) or ([feed["author"]] if feed.get("author") else [])
-    return authors
+    if authors:
+        return authors
+    feed_authors = [a for a in feed.get("authors") or [] if isinstance(a, Mapping)]
+    if not version.startswith("atom"):
+        feed_authors = [a for a in feed_authors if not a.get("email")]
+    return _string_list(feed_authors)
 
 
 def _absolute(link: Any, base: Optional[str]) -> Optional[str]:
@@ -274,7 +284,7 @@ def parse_feed(document: RawDocument, decoded: Decoded) -> Parsed:
                 subtitle=dek,
                 body=body,
                 body_is_html=is_html,
-                authors=_entry_authors(entry, feed),
+                authors=_entry_authors(entry, feed, parsed.get("version") or ""),
                 published_raw=_text_or_none(published_raw),
                 categories=_string_list(entry.get("tags")),
                 encoding=_encoding(decoded),
