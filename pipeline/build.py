@@ -15,6 +15,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA
 from transforms.enrich import Enrich
+from transforms.entities import DEFAULT_MODEL, ExtractEntities
 from transforms.errors import DEAD_LETTER
 from transforms.identify import Deduplicate, ReadExistingIds
 from transforms.parse import ParseDocuments
@@ -39,6 +40,11 @@ class IngestConfig(NamedTuple):
     max_bytes: int = 64 * 1024 * 1024
     rows_per_file: int = 100_000
     progress_seconds: float = 0.0
+    entities: bool = True
+    ner_model: str = DEFAULT_MODEL
+    ner_languages: Sequence[str] = ("en",)
+    ner_batch_size: int = 64
+    ner_max_chars: int = 1_000_000
 
 
 class IngestOutputs(NamedTuple):
@@ -56,10 +62,21 @@ def build_ingest(pipeline: beam.Pipeline, config: IngestConfig) -> IngestOutputs
     )
     existing = pipeline | "ReadExistingIds" >> ReadExistingIds(join(config.output, ARTICLES))
     articles = enriched["articles"] | "Identify" >> Deduplicate(existing)
+    # Entities after dedup, not inside Enrich: NER is the costliest step by far,
+    # and a nightly re-run would otherwise recognise every article it then
+    # drops as already written.
+    entity_dead: list[beam.PCollection] = []
+    if config.entities:
+        recognised = articles | "ExtractEntities" >> ExtractEntities(
+            config.run_id, config.ner_model, config.ner_languages, config.ner_max_chars, config.ner_batch_size
+        )
+        articles = recognised["articles"]
+        entity_dead.append(recognised[DEAD_LETTER])
     dead_letters = (
         read[DEAD_LETTER],
         parsed[DEAD_LETTER],
         enriched[DEAD_LETTER],
+        *entity_dead,
     ) | "CollectDeadLetters" >> beam.Flatten()
     article_files = articles | "WriteArticles" >> WritePartitionedParquet(
         ARTICLES, ARTICLE_SCHEMA, article_partition, config.output, config.run_id, config.rows_per_file, "written"

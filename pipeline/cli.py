@@ -24,6 +24,7 @@ from pipeline.build import IngestConfig, build_ingest
 from pipeline.options import MB, NewsbeamOptions
 from pipeline.runners import make_runner
 from pipeline.summary import build_summary, counters, print_summary, write_summary
+from transforms.entities import model_available
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DEAD_LETTERS = 0, 1, 2, 3
 _LOG = logging.getLogger("newsbeam")
@@ -98,7 +99,18 @@ def run_ingest(
         max_bytes=nb.max_file_mb * MB,
         rows_per_file=nb.rows_per_file,
         progress_seconds=nb.progress_seconds,
+        entities=nb.entities,
+        ner_model=nb.ner_model,
+        ner_languages=nb.ner_languages,
+        ner_batch_size=nb.ner_batch_size,
+        ner_max_chars=nb.ner_max_chars,
     )
+    if config.entities and not model_available(config.ner_model):
+        err.write(
+            f"newsbeam: error: spaCy model {config.ner_model!r} is not installed; install it "
+            "(make install does, from requirements-ner.txt) or run with --entities off\n"
+        )
+        return EXIT_USAGE
     err.write(f"[newsbeam] run {run_id}: {len(all_inputs)} input(s) → {nb.output} on {runner_name}\n")
     clock = time.monotonic()
     pipeline = beam.Pipeline(runner=make_runner(runner_name), options=options)
@@ -144,6 +156,11 @@ _REPORTED = {
     "max_dead_letter_ratio",
     "progress_seconds",
     "run_id",
+    "entities",
+    "ner_model",
+    "ner_languages",
+    "ner_batch_size",
+    "ner_max_chars",
 }
 
 

@@ -93,6 +93,14 @@ def build_summary(
                 "dates_missing": values.get("dates_missing", 0),
                 "dates_invalid": values.get("dates_invalid", 0),
             },
+            "extract_entities": {
+                "articles": values.get("entities.articles", 0),
+                "mentions": values.get("entities.mentions", 0),
+                "linked": values.get("entities.linked", 0),
+                "skipped_language": values.get("entities.skipped_language", 0),
+                "empty_text": values.get("entities.empty_text", 0),
+                "truncated": values.get("entities.truncated", 0),
+            },
             "write": {
                 "article_files": values.get("files.articles", 0),
                 "dead_letter_files": values.get("files.dead_letter", 0),
@@ -117,6 +125,7 @@ def write_summary(output: str, summary: Mapping[str, Any]) -> str:
 def print_summary(summary: Mapping[str, Any], path: str, out: TextIO) -> None:
     counts = summary["counts"]
     timings = summary["timings"]
+    entities = summary["stages"]["extract_entities"]
     lines = [
         f"newsbeam run {summary['run_id']}: {summary['state']} in {timings['elapsed_seconds']:.1f}s",
         f"  read           {counts['read']:>8}",
@@ -124,6 +133,7 @@ def print_summary(summary: Mapping[str, Any], path: str, out: TextIO) -> None:
         f"  duplicates     {counts['duplicates']:>8}  {_inline(summary['duplicates'])}",
         f"  dead-lettered  {counts['dead_lettered']:>8}  {_inline(summary['dead_lettered_by_stage'])}",
         f"  repairs        {sum(summary['repairs'].values()):>8}  {_inline(summary['repairs'])}",
+        f"  entities       {entities['mentions']:>8}  {_inline({k: v for k, v in entities.items() if k != 'mentions'})}",
         f"  counts reconcile: {'yes' if counts['reconciled'] else 'NO'}",
         f"  summary: {path}",
     ]

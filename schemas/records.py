@@ -18,7 +18,9 @@ import numpy as np
 from apache_beam.utils.timestamp import Timestamp
 
 #: Bumped whenever a column is added, removed or changes meaning.
-SCHEMA_VERSION = 1
+#: 1: the core article columns. 2: named entities (entities, people,
+#: organizations, locations, countries).
+SCHEMA_VERSION = 2
 
 
 class Repair(NamedTuple):
@@ -40,6 +42,23 @@ class EncodingInfo(NamedTuple):
     decode_path: str
     declared: Optional[str]
     repairs: Sequence[Repair]
+
+
+class Entity(NamedTuple):
+    """One named-entity mention: where it is in ``text`` and what it names.
+
+    ``start``/``end`` are character offsets into the article's ``text``
+    (``text[start:end] == entity.text``). ``label`` is the model's label
+    (PERSON, ORG, GPE, LOC, NORP, FAC, …), or the label of the longer name the
+    mention was linked to. ``canonical`` is the name the mention stands for in
+    this article: "Biden" → "Joe Biden", "PLA" → "People's Liberation Army".
+    """
+
+    text: str
+    label: str
+    start: np.int32
+    end: np.int32
+    canonical: str
 
 
 class RawDocument(NamedTuple):
@@ -105,6 +124,11 @@ class Article(NamedTuple):
     categories: Sequence[str]
     encoding: EncodingInfo
     content_hash: str
+    entities: Sequence[Entity]
+    people: Sequence[str]
+    organizations: Sequence[str]
+    locations: Sequence[str]
+    countries: Sequence[str]
 
 
 class DeadLetter(NamedTuple):
@@ -124,5 +148,5 @@ class DeadLetter(NamedTuple):
     time: Timestamp
 
 
-for _record in (Repair, EncodingInfo, RawDocument, RawArticle, Article, DeadLetter):
+for _record in (Repair, EncodingInfo, Entity, RawDocument, RawArticle, Article, DeadLetter):
     beam.coders.registry.register_coder(_record, beam.coders.RowCoder)

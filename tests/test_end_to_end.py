@@ -31,6 +31,7 @@ from support import (
 )
 
 from pipeline.cli import main, run_ingest
+from schemas import SCHEMA_VERSION
 
 INGEST_DATE = "@ingest_date"
 TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(\s[^<>]*)?/?>")
@@ -197,7 +198,7 @@ def test_parquet_is_zstd_and_schema_versioned(seeds_runs: SeedsRuns) -> None:
         assert metadata.row_group(0).column(0).compression == "ZSTD", path
         for index in range(metadata.num_columns):
             assert metadata.row_group(0).column(index).compression == "ZSTD", (path, index)
-        assert parquet.schema_arrow.metadata[b"newsbeam.schema_version"] == b"1"
+        assert parquet.schema_arrow.metadata[b"newsbeam.schema_version"] == str(SCHEMA_VERSION).encode()
 
 
 def test_partition_columns(first: Snapshot) -> None:
@@ -222,7 +223,7 @@ def test_columns_and_types(first: Snapshot, seeds_runs: SeedsRuns) -> None:
     assert str(schema.field("published_at").type) == "timestamp[us, tz=UTC]"
     assert str(schema.field("ingested_at").type) == "timestamp[us, tz=UTC]"
     for row in first.rows:
-        assert row["schema_version"] == 1
+        assert row["schema_version"] == SCHEMA_VERSION
         assert row["run_id"] == "e2e-first"
         assert row["source_type"] in ("feed", "file")
         assert row["content_hash"] and len(row["content_hash"]) == 64

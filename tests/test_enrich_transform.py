@@ -17,7 +17,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.utils.timestamp import Timestamp
 from support import SEEDS, counters, document, matcher, new_pipeline
 
-from schemas import EncodingInfo, RawArticle
+from schemas import SCHEMA_VERSION, EncodingInfo, RawArticle
 from transforms.enrich import Enrich
 from transforms.errors import DEAD_LETTER
 from transforms.parse import parse_document
@@ -78,7 +78,7 @@ def check_articles(articles: list[Any]) -> None:
     assert len(articles) == 18
     titles = {a.title: a for a in articles}
     for a in articles:
-        assert a.run_id == "run-enrich" and a.schema_version == 1 and a.ingested_at == INGESTED_AT
+        assert a.run_id == "run-enrich" and a.schema_version == SCHEMA_VERSION and a.ingested_at == INGESTED_AT
         assert a.language is not None
         assert a.word_count > 0 and len(a.content_hash) == 64 and len(a.article_id) == 20
         assert "<" not in a.text and "&amp;" not in a.text and "\n\n\n" not in a.text

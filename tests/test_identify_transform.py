@@ -52,6 +52,11 @@ def make_article(
         categories=[],
         encoding=EncodingInfo("utf-8", "utf-8", None, []),
         content_hash="0" * 64,
+        entities=[],
+        people=[],
+        organizations=[],
+        locations=[],
+        countries=[],
     )
 
 

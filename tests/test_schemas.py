@@ -24,6 +24,7 @@ from schemas import (
     Article,
     DeadLetter,
     EncodingInfo,
+    Entity,
     Repair,
     to_arrow_table,
 )
@@ -42,6 +43,15 @@ ENCODING_STRUCT = pa.struct(
     ]
 )
 STRINGS = pa.list_(pa.field("element", pa.string(), False))
+ENTITY_STRUCT = pa.struct(
+    [
+        pa.field("text", pa.string(), False),
+        pa.field("label", pa.string(), False),
+        pa.field("start", pa.int32(), False),
+        pa.field("end", pa.int32(), False),
+        pa.field("canonical", pa.string(), False),
+    ]
+)
 ARTICLE_COLUMNS = [
     ("article_id", pa.string(), False),
     ("schema_version", pa.int32(), False),
@@ -65,6 +75,11 @@ ARTICLE_COLUMNS = [
     ("categories", STRINGS, False),
     ("encoding", ENCODING_STRUCT, False),
     ("content_hash", pa.string(), False),
+    ("entities", pa.list_(pa.field("element", ENTITY_STRUCT, False)), False),
+    ("people", STRINGS, False),
+    ("organizations", STRINGS, False),
+    ("locations", STRINGS, False),
+    ("countries", STRINGS, False),
 ]
 DEAD_LETTER_COLUMNS = [
     ("stage", pa.string(), False),
@@ -168,8 +183,8 @@ def test_timestamps_are_microseconds_utc() -> None:
 
 @pytest.mark.parametrize("arrow", [ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA])
 def test_schema_version_metadata(arrow: pa.Schema) -> None:
-    assert SCHEMA_VERSION == 1
-    assert arrow.metadata == {b"newsbeam.schema_version": b"1"}
+    assert SCHEMA_VERSION == 2
+    assert arrow.metadata == {b"newsbeam.schema_version": b"2"}
 
 
 # ==========================================================================
@@ -206,6 +221,14 @@ def full_article() -> Article:
             repairs=[Repair("lost_bytes:quote", np.int32(10)), Repair("mojibake:latin-1", np.int32(1))],
         ),
         content_hash="f" * 64,
+        entities=[
+            Entity("Wu Qian", "PERSON", np.int32(0), np.int32(7), "Wu Qian"),
+            Entity("PLA", "ORG", np.int32(20), np.int32(23), "People's Liberation Army"),
+        ],
+        people=["Wu Qian"],
+        organizations=["People's Liberation Army"],
+        locations=[],
+        countries=["CN"],
     )
 
 
@@ -233,6 +256,11 @@ def minimal_article() -> Article:
         categories=[],
         encoding=EncodingInfo(codec="utf-8", decode_path="utf-8", declared=None, repairs=[]),
         content_hash="h",
+        entities=[],
+        people=[],
+        organizations=[],
+        locations=[],
+        countries=[],
     )
 
 
@@ -271,7 +299,8 @@ def _from_row(record_type: type, row: dict[str, Any]) -> Any:
                 encoding["decode_path"],
                 encoding["declared"],
                 [Repair(r["kind"], r["count"]) for r in encoding["repairs"]],
-            )
+            ),
+            entities=[Entity(**e) for e in row["entities"]],
         )
     return record
 

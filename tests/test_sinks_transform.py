@@ -57,6 +57,11 @@ def make_article(
         categories=["World"],
         encoding=EncodingInfo("utf-8", "declared", "utf-8", [Repair("lost_bytes:quote", np.int32(number))]),
         content_hash=f"{number:064d}",
+        entities=[],
+        people=[],
+        organizations=[],
+        locations=[],
+        countries=[],
     )
 
 

