@@ -264,93 +264,22 @@ class EntityLinker:
         * A hyphenated pair of people ("Biden-Harris") is no place or body:
           dropped.
         """
-        own = [self.canonical_of(m.text) for m in mentions]
-        longer = [(i, _words(name)) for i, name in enumerate(own) if len(_words(name)) > 1]
-        person_words = {w for i, words in longer if mentions[i].label == "PERSON" for w in words}
+        names = _NameIndex(self, mentions)
+        resolved: dict[tuple[str, str], Optional[tuple[str, str]]] = {}
         entities = []
-        for i, mention in enumerate(mentions):
-            name = own[i]
-            words = _words(name)
-            if mention.label != "PERSON" and self._person_compound(name, person_words):
+        for mention in mentions:
+            name = self.canonical_of(mention.text)
+            if mention.label != "PERSON" and names.is_person_compound(name):
                 continue
-            label, canonical = mention.label, name
-            target = self._acronym_target(mention, name, mentions, own) if name == self._normal(mention.text) else None
-            if target is None and name == self._normal(mention.text):
-                target = self._longer_target(mention, words, longer, mentions, own)
-            if target is not None:
-                label, canonical = target
+            key = (mention.text, mention.label)
+            if key not in resolved:
+                target = None
+                if name == self._normal(mention.text):  # the alias table has the last word
+                    target = names.acronym_target(mention.text) or names.longer_target(name, mention.label)
+                resolved[key] = target
+            label, canonical = resolved[key] or (mention.label, name)
             entities.append(Entity(mention.text, label, np.int32(mention.start), np.int32(mention.end), canonical))
         return entities
-
-    @staticmethod
-    def _person_compound(name: str, person_words: set[str]) -> bool:
-        parts = name.split("-")
-        return len(parts) > 1 and all(p[:1].isupper() for p in parts) and any(p in person_words for p in parts)
-
-    def _longer_target(
-        self,
-        mention: Mention,
-        words: list[str],
-        longer: list[tuple[int, list[str]]],
-        mentions: Sequence[Mention],
-        own: Sequence[str],
-    ) -> Optional[tuple[str, str]]:
-        if self._is_generic(words) or not words[0][:1].isupper():
-            return None
-        single = len(words) == 1
-        if single and mention.label not in ("PERSON", "ORG", "NORP"):
-            return None
-        found: dict[str, str] = {}
-        for j, long_words in longer:
-            if len(long_words) <= len(words):
-                continue
-            long_label = mentions[j].label
-            if single and long_label != "PERSON":
-                continue
-            if not single and long_label != mention.label:
-                continue
-            n = len(words)
-            if long_words[:n] == words or long_words[-n:] == words:
-                found[own[j]] = long_label
-        if len(found) != 1:
-            return None
-        canonical, label = next(iter(found.items()))
-        return label, canonical
-
-    def _acronym_target(
-        self, mention: Mention, name: str, mentions: Sequence[Mention], own: Sequence[str]
-    ) -> Optional[tuple[str, str]]:
-        letters = _acronym_letters(mention.text)
-        if letters is None:
-            return None
-        found: dict[str, str] = {}
-        for j, other in enumerate(own):
-            words = _words(other)
-            if len(words) < 2 or mentions[j].label in ("PERSON",) or _acronym_letters(mentions[j].text):
-                continue
-            for expansion in self._expansions(words, letters):
-                found.setdefault(expansion, mentions[j].label)
-        if len(found) != 1:
-            # The whole name beats a run inside a longer one ("Department of Defense" over a longer office name).
-            whole = {k: v for k, v in found.items() if k in own}
-            if len(whole) != 1:
-                return None
-            found = whole
-        canonical, label = next(iter(found.items()))
-        return label, canonical
-
-    @staticmethod
-    def _expansions(words: Sequence[str], letters: str) -> Iterator[str]:
-        """Runs of ``words`` whose initials spell ``letters`` (function words skipped or counted)."""
-        for i in range(len(words)):
-            if words[i].lower() in _FUNCTION_WORDS:
-                continue
-            for j in range(i + 2, len(words) + 1):
-                if words[j - 1].lower() in _FUNCTION_WORDS:
-                    continue
-                run = words[i:j]
-                if letters in (_initials(run, False), _initials(run, True)):
-                    yield " ".join(run)
 
     def summarise(self, entities: Sequence[Entity]) -> dict[str, list[str]]:
         """The article's sorted, de-duplicated people, organizations, locations and countries."""
@@ -364,6 +293,88 @@ class EntityLinker:
             "locations": sorted(places),
             "countries": sorted(countries),
         }
+
+
+class _NameIndex:
+    """The multi-word names of one article, indexed so linking costs one lookup per distinct mention.
+
+    A 1 MB text has tens of thousands of mentions; comparing each with every
+    longer one was quadratic (80 s). Names are indexed by their leading and
+    trailing word runs, and each distinct (text, label) is resolved once.
+    """
+
+    def __init__(self, linker: EntityLinker, mentions: Sequence[Mention]):
+        self.linker = linker
+        self.prefixes: dict[tuple[str, ...], set[tuple[str, str]]] = {}
+        self.suffixes: dict[tuple[str, ...], set[tuple[str, str]]] = {}
+        self.expandable: set[tuple[str, str]] = set()
+        self.person_words: set[str] = set()
+        for mention in mentions:
+            name = linker.canonical_of(mention.text)
+            words = _words(name)
+            if len(words) < 2:
+                continue
+            entry = (name, mention.label)
+            for k in range(1, len(words)):
+                self.prefixes.setdefault(tuple(words[:k]), set()).add(entry)
+                self.suffixes.setdefault(tuple(words[-k:]), set()).add(entry)
+            if mention.label == "PERSON":
+                self.person_words.update(words)
+            elif not _acronym_letters(mention.text):
+                self.expandable.add(entry)
+
+    def is_person_compound(self, name: str) -> bool:
+        parts = name.split("-")
+        return len(parts) > 1 and all(p[:1].isupper() for p in parts) and any(p in self.person_words for p in parts)
+
+    def longer_target(self, name: str, label: str) -> Optional[tuple[str, str]]:
+        words = _words(name)
+        if self.linker._is_generic(words) or not words[0][:1].isupper():
+            return None
+        single = len(words) == 1
+        if single and label not in ("PERSON", "ORG", "NORP"):
+            return None
+        key = tuple(words)
+        found: dict[str, str] = {}
+        for long_name, long_label in self.prefixes.get(key, set()) | self.suffixes.get(key, set()):
+            if (single and long_label == "PERSON") or (not single and long_label == label):
+                found[long_name] = long_label
+        if len(found) != 1:
+            return None
+        canonical, long_label = next(iter(found.items()))
+        return long_label, canonical
+
+    def acronym_target(self, text: str) -> Optional[tuple[str, str]]:
+        letters = _acronym_letters(text)
+        if letters is None:
+            return None
+        found: dict[str, str] = {}
+        whole: dict[str, str] = {}
+        for name, label in sorted(self.expandable):
+            for expansion in _expansions(_words(name), letters):
+                found.setdefault(expansion, label)
+                if expansion == name:
+                    whole[name] = label
+        if len(found) != 1:
+            # The whole name beats a run inside a longer one ("Department of Defense" over a longer office name).
+            if len(whole) != 1:
+                return None
+            found = whole
+        canonical, label = next(iter(found.items()))
+        return label, canonical
+
+
+def _expansions(words: Sequence[str], letters: str) -> Iterator[str]:
+    """Runs of ``words`` whose initials spell ``letters`` (function words skipped or counted)."""
+    for i in range(len(words)):
+        if words[i].lower() in _FUNCTION_WORDS:
+            continue
+        for j in range(i + 2, min(len(words), i + 2 * len(letters)) + 1):
+            if words[j - 1].lower() in _FUNCTION_WORDS:
+                continue
+            run = words[i:j]
+            if letters in (_initials(run, False), _initials(run, True)):
+                yield " ".join(run)
 
 
 # --------------------------------------------------------------------------
