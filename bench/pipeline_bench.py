@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,13 +39,14 @@ from pipeline.cli import run_ingest  # noqa: E402
 from schemas import ARTICLE_SCHEMA, to_arrow_table  # noqa: E402
 from schemas.records import RawDocument  # noqa: E402
 from transforms.enrich import build_article, repair_article  # noqa: E402
+from transforms.entities import EntityLinker, EntityRecognizer, annotate  # noqa: E402
 from transforms.metadata import LanguageIdentifier  # noqa: E402
 from transforms.parse import parse_document  # noqa: E402
 from transforms.sinks import write_parquet  # noqa: E402
 from transforms.sources import read_bytes  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpora" / "news_feeds"
-STAGES = ("read", "parse", "repair_text", "extract_metadata", "dedup", "write")
+STAGES = ("read", "parse", "repair_text", "extract_metadata", "dedup", "extract_entities", "write")
 
 
 def make_input(directory: Path, copies: int) -> int:
@@ -57,14 +59,17 @@ def make_input(directory: Path, copies: int) -> int:
     return files
 
 
-def run_pipeline(inputs: Path, output: Path) -> tuple[float, int]:
+def run_pipeline(inputs: Path, output: Path, entities: bool) -> tuple[float, int]:
     """Seconds for one CLI ingest on one worker, and the records it read."""
     import json
 
     started = time.perf_counter()
     status = run_ingest(
         [str(inputs)],
-        ["--output", str(output), "--runner", "DirectRunner", "--direct_num_workers", "1", "--progress-seconds", "0"],
+        [
+            *("--output", str(output), "--runner", "DirectRunner", "--direct_num_workers", "1"),
+            *("--progress-seconds", "0", "--entities", "on" if entities else "off"),
+        ],
         out=io.StringIO(),
         err=io.StringIO(),
     )
@@ -75,7 +80,9 @@ def run_pipeline(inputs: Path, output: Path) -> tuple[float, int]:
     return elapsed, summary["counts"]["read"]
 
 
-def run_loop(inputs: Path, output: Path, identifier: LanguageIdentifier) -> tuple[float, int, dict[str, float]]:
+def run_loop(
+    inputs: Path, output: Path, identifier: LanguageIdentifier, ner: Optional[tuple[EntityRecognizer, EntityLinker]]
+) -> tuple[float, int, dict[str, float]]:
     """The same functions the DoFns call, in a plain loop; seconds per stage."""
     stages: dict[str, float] = defaultdict(float)
     ingested = Timestamp.now()
@@ -104,6 +111,14 @@ def run_loop(inputs: Path, output: Path, identifier: LanguageIdentifier) -> tupl
             lap("extract_metadata")
             articles.setdefault(article.article_id, article)
             lap("dedup")
+    if ner is not None:
+        recognizer, linker = ner
+        english = [a for a in articles.values() if a.text.strip() and a.language in (None, "en")]
+        for start in range(0, len(english), 64):
+            batch = english[start : start + 64]
+            for article, found in zip(batch, recognizer.mentions([a.text for a in batch]), strict=True):
+                articles[article.article_id] = article._replace(**annotate(article.text, found, linker))
+        lap("extract_entities")
     partitions: dict[str, list] = defaultdict(list)
     for article in articles.values():
         partitions[(article.published_at or ingested).to_utc_datetime().strftime("%Y-%m-%d")].append(article)
@@ -119,7 +134,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--copies", type=int, default=4, help="times the corpus is repeated (845 articles each)")
     parser.add_argument("--runs", type=int, default=3, help="alternating runs of each side; medians are reported")
+    parser.add_argument("--entities", choices=("on", "off"), default="on", help="named entities on both sides")
     args = parser.parse_args()
+    entities = args.entities == "on"
 
     work = Path(tempfile.mkdtemp(prefix="newsbeam-bench-"))
     try:
@@ -127,12 +144,13 @@ def main() -> None:
         inputs.mkdir()
         files = make_input(inputs, args.copies)
         identifier = LanguageIdentifier()
+        ner = (EntityRecognizer.from_file(), EntityLinker.from_file()) if entities else None
         pipeline_times, loop_times, stage_runs = [], [], []
         read = loop_read = 0
         for run in range(args.runs):
-            seconds, read = run_pipeline(inputs, work / f"pipeline-{run}")
+            seconds, read = run_pipeline(inputs, work / f"pipeline-{run}", entities)
             pipeline_times.append(seconds)
-            seconds, loop_read, stages = run_loop(inputs, work / f"loop-{run}", identifier)
+            seconds, loop_read, stages = run_loop(inputs, work / f"loop-{run}", identifier, ner)
             loop_times.append(seconds)
             stage_runs.append(stages)
             print(
@@ -144,7 +162,10 @@ def main() -> None:
 
         pipeline_rate = read / statistics.median(pipeline_times)
         loop_rate = loop_read / statistics.median(loop_times)
-        print(f"\nnewsbeam pipeline benchmark — {files} feed files, {read} articles, {args.runs} runs, medians")
+        print(
+            f"\nnewsbeam pipeline benchmark — {files} feed files, {read} articles, entities {args.entities}, "
+            f"{args.runs} runs, medians"
+        )
         print(f"machine: {os.cpu_count()} cores; both sides run on one core (FnApiRunner, direct_num_workers=1)\n")
         print("| what | seconds (median) | articles/s/core | ratio to loop |")
         print("|---|---:|---:|---:|")
