@@ -24,9 +24,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Collection, Iterable, Iterator, Mapping, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -62,29 +63,45 @@ class ModelNotAvailable(IngestError):
 _BREAKS = ("\n\n", "\n", ". ", "? ", "! ", "; ", ", ", " ")
 
 
+def _break_before(text: str, start: int, limit: int) -> int:
+    """Where to end a piece of ``text`` that starts at ``start`` and may not pass ``limit``.
+
+    At the last paragraph break in the last three quarters of the piece, else
+    the last line break, sentence end, comma or space; only text without any
+    of these is cut mid-word.
+    """
+    for mark in _BREAKS:
+        found = text.rfind(mark, start + (limit - start) // 4, limit)
+        if found != -1:
+            return found + len(mark)
+    return limit
+
+
 def chunk_spans(text: str, max_chars: int = CHUNK_CHARS) -> list[tuple[int, int]]:
     """``(start, end)`` pieces of ``text``, each at most ``max_chars`` long, that cover it in order.
 
-    Each piece ends at the last paragraph break before the limit, else the last
-    line break, sentence end, comma or space; only text without any of these
-    is cut mid-word. Entities rarely cross such breaks, so recognising the
-    pieces separately loses (almost) nothing.
+    Pieces end at natural breaks (see :func:`_break_before`). Entities rarely
+    cross such breaks, so recognising the pieces separately loses (almost)
+    nothing.
     """
+    if max_chars < 1:
+        raise ValueError("max_chars must be 1 or more")
     spans: list[tuple[int, int]] = []
     start = 0
     while len(text) - start > max_chars:
-        limit = start + max_chars
-        end = limit
-        for mark in _BREAKS:
-            found = text.rfind(mark, start + max_chars // 4, limit)
-            if found != -1:
-                end = found + len(mark)
-                break
+        end = _break_before(text, start, start + max_chars)
         spans.append((start, end))
         start = end
     if start < len(text):
         spans.append((start, len(text)))
     return spans
+
+
+def truncate_at_break(text: str, max_chars: int) -> str:
+    """``text`` cut to at most ``max_chars`` at a natural break, never mid-word unless it has no spaces."""
+    if len(text) <= max_chars:
+        return text
+    return text[: _break_before(text, 0, max_chars)]
 
 
 # --------------------------------------------------------------------------
@@ -105,16 +122,17 @@ class Mention:
 _EDGE_JUNK = "\"'“”‘’«»„‟‹›()[]{}<>*_|/\\,;:!?-–—•·"
 _KEEP_FINAL_DOT = re.compile(r"(?:\b[A-Za-z]\.){2,}$|\b(?:Inc|Co|Corp|Ltd|Jr|Sr|St|Bros|Mt|Ft)\.$")
 _LEADING_DETERMINER = re.compile(r"^(?:the|The|THE)\s+")
-_POSSESSIVE = re.compile(r"['’]s?$")
+_POSSESSIVE = re.compile(r"\s?['’]s?$")
 
 
-def trim_mention(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
+def trim_mention(text: str, start: int, end: int, keep: Collection[str] = ()) -> Optional[tuple[int, int]]:
     """The span a reader would underline inside ``text[start:end]``, or None if nothing is left.
 
     Drops surrounding spaces, quotes, brackets and punctuation (a full stop
     only when it is not part of an abbreviation such as U.S. or Inc.), a
-    leading "the", a trailing possessive "'s", and a stray "â" left where a
-    quote lost its bytes.
+    leading "the", a trailing possessive "'s" (but not of the names in
+    ``keep``, whose "'s" is part of the name: McDonald's), and a stray "â" left
+    where a quote lost its bytes.
     """
     while True:
         before = (start, end)
@@ -124,15 +142,20 @@ def trim_mention(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
             end -= 1
         if end - start > 1 and text[start] == "â" and text[start + 1].isupper():
             start += 1
-        if end - start > 1 and text[end - 1] == "â" and not text[end - 2].isalpha():
-            end -= 1
+        if end - start > 2 and text[end - 1] == "â" and (not text[end - 2].isalpha() or text[end - 2].islower()):
+            end -= 1  # a lost closing quote: "Bidenâ" (no name ends in a lowercase letter and â)
         if start < end and text[end - 1] == "." and not _KEEP_FINAL_DOT.search(text[start:end]):
             end -= 1
         determiner = _LEADING_DETERMINER.match(text[start:end])
         if determiner and determiner.end() < end - start:
             start += determiner.end()
         possessive = _POSSESSIVE.search(text[start:end])
-        if possessive and possessive.start() > 0 and text[start + possessive.start() - 1].isalnum():
+        if (
+            possessive
+            and possessive.start() > 0
+            and (text[start + possessive.start() - 1].isalnum() or text[start + possessive.start() - 1] == ".")
+            and EntityLinker._normal(text[start:end]) not in keep
+        ):
             end = start + possessive.start()
         if (start, end) == before:
             break
@@ -141,15 +164,26 @@ def trim_mention(text: str, start: int, end: int) -> Optional[tuple[int, int]]:
     return start, end
 
 
-def clean_mentions(text: str, raw: Iterable[Mention]) -> list[Mention]:
-    """Trimmed, name-labelled mentions in text order, with duplicates (same span) dropped."""
+def _uncased_or_capitalised(name: str) -> bool:
+    """Whether ``name`` can be a name: a capital somewhere ("eBay"), or a script without case.
+
+    The model now and then tags contractions ("n’t", "can’t") as GPE or ORG.
+    """
+    return any(c.isupper() for c in name) or not any(c.islower() for c in name)
+
+
+def clean_mentions(text: str, raw: Iterable[Mention], keep: Collection[str] = ()) -> list[Mention]:
+    """Trimmed, name-labelled mentions in text order, with duplicates (same span) dropped.
+
+    ``keep``: names whose trailing "'s" is part of the name (see :func:`trim_mention`).
+    """
     seen: set[tuple[int, int]] = set()
     out = []
     for mention in sorted(raw, key=lambda m: (m.start, -m.end)):
         if mention.label not in NAME_LABELS:
             continue
-        span = trim_mention(text, mention.start, mention.end)
-        if span is None or span in seen:
+        span = trim_mention(text, mention.start, mention.end, keep)
+        if span is None or span in seen or not _uncased_or_capitalised(text[span[0] : span[1]]):
             continue
         seen.add(span)
         out.append(Mention(text[span[0] : span[1]], mention.label, span[0], span[1]))
@@ -198,6 +232,7 @@ class EntityLinker:
     def __init__(self, data: Mapping[str, Any]):
         self.aliases: dict[str, str] = {self._normal(k): v for k, v in data.get("canonical", {}).items()}
         self.generic = frozenset(data.get("generic", []))
+        self.possessive_names = frozenset(self._normal(n) for n in data.get("possessive_names", []))
         self.countries = self._country_index(data.get("countries", {}))
 
     @classmethod
@@ -244,6 +279,9 @@ class EntityLinker:
         return self.countries.get(self._normal(name).lower())
 
     def _is_generic(self, words: Sequence[str]) -> bool:
+        """Whether a name is only words naming a kind of body ("Army", "Air Force", "the Party")."""
+        if " ".join(words) in self.generic:
+            return True
         return all(word in self.generic or word.lower() in _FUNCTION_WORDS for word in words)
 
     def link(self, mentions: Sequence[Mention]) -> list[Entity]:
@@ -308,7 +346,7 @@ class _NameIndex:
         self.prefixes: dict[tuple[str, ...], set[tuple[str, str]]] = {}
         self.suffixes: dict[tuple[str, ...], set[tuple[str, str]]] = {}
         self.expandable: set[tuple[str, str]] = set()
-        self.person_words: set[str] = set()
+        self.surnames: set[str] = set()
         for mention in mentions:
             name = linker.canonical_of(mention.text)
             words = _words(name)
@@ -319,13 +357,19 @@ class _NameIndex:
                 self.prefixes.setdefault(tuple(words[:k]), set()).add(entry)
                 self.suffixes.setdefault(tuple(words[-k:]), set()).add(entry)
             if mention.label == "PERSON":
-                self.person_words.update(words)
+                self.surnames.add(words[-1])
             elif not _acronym_letters(mention.text):
                 self.expandable.add(entry)
 
     def is_person_compound(self, name: str) -> bool:
+        """ "Biden-Harris" (a surname of the article's people, hyphened to another name), not "Winston-Salem"."""
         parts = name.split("-")
-        return len(parts) > 1 and all(p[:1].isupper() for p in parts) and any(p in self.person_words for p in parts)
+        return (
+            len(parts) > 1
+            and " " not in name
+            and all(p[:1].isupper() for p in parts)
+            and any(p in self.surnames for p in parts)
+        )
 
     def longer_target(self, name: str, label: str) -> Optional[tuple[str, str]]:
         words = _words(name)
@@ -427,7 +471,7 @@ class EntityRecognizer:
 
 def annotate(text: str, mentions: Sequence[Mention], linker: EntityLinker) -> dict[str, Any]:
     """The entity columns for one article's ``text``, from its model mentions."""
-    entities = linker.link(clean_mentions(text, mentions))
+    entities = linker.link(clean_mentions(text, mentions, linker.possessive_names))
     return {"entities": entities, **linker.summarise(entities)}
 
 
@@ -457,33 +501,37 @@ class _RecogniseEntities(SafeDoFn):
         self.max_chars = max_chars
         self.batch_size = batch_size
         self._models: Optional[_Models] = None
-        self._annotated = counter("entities.articles")
-        self._mentions = counter("entities.mentions")
-        self._linked = counter("entities.linked")
-        self._skipped_language = counter("entities.skipped_language")
-        self._empty = counter("entities.empty_text")
-        self._truncated = counter("entities.truncated")
+        self._counters = {
+            name: counter(f"entities.{name}")
+            for name in ("articles", "mentions", "linked", "skipped_language", "empty_text", "truncated")
+        }
 
     def setup(self) -> None:
         self._models = self._shared.acquire(lambda: _Models(self.model), tag=f"ner:{self.model}")
 
-    def _wanted(self, article: Article) -> bool:
+    def _skip_reason(self, article: Article) -> Optional[str]:
         if not article.text.strip():
-            self._empty.inc()
-            return False
+            return "empty_text"
         if article.language is not None and article.language not in self.languages:
-            self._skipped_language.inc()
-            return False
-        return True
+            return "skipped_language"
+        return None
 
-    def _annotate(self, batch: Sequence[Article]) -> list[Article]:
+    def _annotate(self, batch: Sequence[Article]) -> tuple[list[Article], Counter[str]]:
+        """The batch with entity columns filled, and what to count once it has all succeeded."""
         assert self._models is not None
-        todo = [a for a in batch if self._wanted(a)]
+        counts: Counter[str] = Counter()
+        todo = []
+        for article in batch:
+            reason = self._skip_reason(article)
+            if reason:
+                counts[reason] += 1
+            else:
+                todo.append(article)
         texts = []
         for article in todo:
             if len(article.text) > self.max_chars:
-                self._truncated.inc()
-            texts.append(article.text[: self.max_chars])
+                counts["truncated"] += 1
+            texts.append(truncate_at_break(article.text, self.max_chars))
         found = self._models.recognizer.mentions(texts, self.batch_size)
         columns = {id(a): annotate(a.text, m, self._models.linker) for a, m in zip(todo, found, strict=True)}
         out = []
@@ -493,23 +541,33 @@ class _RecogniseEntities(SafeDoFn):
                 out.append(article)
                 continue
             entities = values["entities"]
-            self._annotated.inc()
-            self._mentions.inc(len(entities))
-            self._linked.inc(sum(1 for e in entities if e.canonical != EntityLinker._normal(e.text)))
+            counts["articles"] += 1
+            counts["mentions"] += len(entities)
+            counts["linked"] += sum(1 for e in entities if e.canonical != EntityLinker._normal(e.text))
             out.append(article._replace(**values))
-        return out
+        return out, counts
+
+    def _count(self, counts: Counter[str]) -> None:
+        for name, value in counts.items():
+            self._counters[name].inc(value)
 
     def process(self, batch: Sequence[Article]) -> Iterator[Any]:  # type: ignore[override]
         try:
-            yield from self._annotate(batch)
-            return
+            annotated, counts = self._annotate(batch)
         except Exception:  # noqa: BLE001 - find the article at fault, below
             _LOG.debug("entity batch failed; retrying its %d articles one by one", len(batch))
+        else:
+            self._count(counts)
+            yield from annotated
+            return
         for article in batch:
             try:
-                yield from self._annotate([article])
+                annotated, counts = self._annotate([article])
             except Exception as error:  # noqa: BLE001 - one bad article never costs the batch
                 yield self.dead_letter(error, article)
+            else:
+                self._count(counts)
+                yield from annotated
 
 
 class ExtractEntities(beam.PTransform):
