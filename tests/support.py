@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+import numpy as np
 import pyarrow.dataset as ds
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
@@ -22,7 +23,7 @@ from apache_beam.testing.util import BeamAssertException
 from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.runners import make_runner
-from schemas import RawDocument
+from schemas import SCHEMA_VERSION, Article, EncodingInfo, RawDocument
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -113,3 +114,37 @@ def matcher(function: Any) -> Any:
             raise BeamAssertException(str(error)) from error
 
     return _match
+
+
+def blank_article(**fields: Any) -> Article:
+    """An ``Article`` with every column empty or neutral, then ``fields`` set: tests name only what matters."""
+    base = Article(
+        article_id="a",
+        schema_version=np.int32(SCHEMA_VERSION),
+        run_id="run-test",
+        ingested_at=Timestamp(0),
+        source_type="file",
+        source="test",
+        source_domain=None,
+        url=None,
+        guid=None,
+        title=None,
+        subtitle=None,
+        dateline=None,
+        authors=[],
+        published_at=None,
+        published_raw=None,
+        published_offset_minutes=None,
+        text="",
+        language="en",
+        word_count=np.int32(0),
+        categories=[],
+        encoding=EncodingInfo("utf-8", "utf-8", None, []),
+        content_hash="0" * 64,
+        entities=[],
+        people=[],
+        organizations=[],
+        locations=[],
+        countries=[],
+    )
+    return base._replace(**fields)

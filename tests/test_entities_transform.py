@@ -33,6 +33,7 @@ from apache_beam.utils.timestamp import Timestamp
 from support import (
     CORPUS,
     SEEDS,
+    blank_article,
     counters,
     document,
     new_pipeline,
@@ -42,7 +43,7 @@ from support import (
 )
 
 from pipeline.cli import main, run_ingest
-from schemas import SCHEMA_VERSION, Article, EncodingInfo
+from schemas import SCHEMA_VERSION, Article
 from transforms.enrich import Enrich
 from transforms.entities import EntityLinker, ExtractEntities
 from transforms.errors import DEAD_LETTER
@@ -91,34 +92,15 @@ def quote_free(text: str) -> bool:
 
 
 def make_article(article_id: str, text: Optional[str], language: Optional[str] = "en", title: str = "") -> Article:
-    return Article(
+    return blank_article(
         article_id=article_id,
-        schema_version=np.int32(SCHEMA_VERSION),
         run_id=RUN,
         ingested_at=INGESTED_AT,
-        source_type="file",
         source=f"handmade/{article_id}.txt",
-        source_domain=None,
-        url=None,
-        guid=None,
         title=title or f"Article {article_id}",
-        subtitle=None,
-        dateline=None,
-        authors=[],
-        published_at=None,
-        published_raw=None,
-        published_offset_minutes=None,
-        text=text,  # type: ignore[arg-type]  # None only for the malformed record
+        text=text,  # None only for the malformed record
         language=language,
         word_count=np.int32(len((text or "").split())),
-        categories=[],
-        encoding=EncodingInfo("utf-8", "utf-8", None, []),
-        content_hash="0" * 64,
-        entities=[],
-        people=[],
-        organizations=[],
-        locations=[],
-        countries=[],
     )
 
 

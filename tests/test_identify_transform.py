@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.utils.timestamp import Timestamp
-from support import counters, new_pipeline
+from support import blank_article, counters, new_pipeline
 
-from schemas import ARTICLE_SCHEMA, SCHEMA_VERSION, Article, EncodingInfo, to_arrow_table
+from schemas import ARTICLE_SCHEMA, Article, to_arrow_table
 from transforms.identify import Deduplicate, ReadExistingIds, article_id, canonical_url
 
 INGESTED_AT = Timestamp.from_utc_datetime(datetime(2024, 4, 1, tzinfo=UTC))
@@ -29,34 +29,20 @@ def make_article(
     authors: tuple[str, ...] = (),
     title: str = "A title",
 ) -> Article:
-    return Article(
+    return blank_article(
         article_id=article_id,
-        schema_version=np.int32(SCHEMA_VERSION),
         run_id="run-identify",
         ingested_at=INGESTED_AT,
         source_type="feed",
         source=source,
         source_domain="example.org",
-        url=None,
-        guid=None,
         title=title,
-        subtitle=None,
-        dateline=None,
         authors=list(authors),
         published_at=Timestamp.from_utc_datetime(published) if published else None,
         published_raw=published.isoformat() if published else None,
         published_offset_minutes=np.int32(0) if published else None,
         text=text,
-        language="en",
         word_count=np.int32(len(text.split())),
-        categories=[],
-        encoding=EncodingInfo("utf-8", "utf-8", None, []),
-        content_hash="0" * 64,
-        entities=[],
-        people=[],
-        organizations=[],
-        locations=[],
-        countries=[],
     )
 
 

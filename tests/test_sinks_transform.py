@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.utils.timestamp import Timestamp
-from support import counters, matcher, new_pipeline, parquet_files
+from support import blank_article, counters, matcher, new_pipeline, parquet_files
 
 from schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, SCHEMA_VERSION, Article, DeadLetter, EncodingInfo, Repair
 from transforms.sinks import (
@@ -34,34 +34,25 @@ INGESTED_AT = Timestamp.from_utc_datetime(datetime(2024, 4, 1, 8, 30, tzinfo=UTC
 def make_article(
     number: int, published: Optional[datetime], offset: Optional[int] = None, title: Any = None
 ) -> Article:
-    return Article(
+    return blank_article(
         article_id=f"id-{number:02d}",
-        schema_version=np.int32(SCHEMA_VERSION),
         run_id=RUN,
         ingested_at=INGESTED_AT,
         source_type="feed",
         source="feeds/x.xml",
         source_domain="example.org",
         url=f"https://example.org/{number}",
-        guid=None,
         title=title if title is not None else f"Article {number}",
-        subtitle=None,
         dateline="BEIJING" if number == 0 else None,
         authors=["Ana Lima", "Peter Okafor"] if number % 2 else [],
         published_at=Timestamp.from_utc_datetime(published) if published else None,
         published_raw=published.isoformat() if published else None,
         published_offset_minutes=np.int32(offset) if offset is not None else None,
         text=f"Text of article {number}.",
-        language="en",
         word_count=np.int32(4),
         categories=["World"],
         encoding=EncodingInfo("utf-8", "declared", "utf-8", [Repair("lost_bytes:quote", np.int32(number))]),
         content_hash=f"{number:064d}",
-        entities=[],
-        people=[],
-        organizations=[],
-        locations=[],
-        countries=[],
     )
 
 
