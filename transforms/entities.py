@@ -313,7 +313,10 @@ class EntityLinker:
             if key not in resolved:
                 target = None
                 if name == self._normal(mention.text):  # the alias table has the last word
-                    target = names.acronym_target(mention.text) or names.longer_target(name, mention.label)
+                    acronym = names.acronym_target(mention.text)
+                    # An acronym keeps its own label: the model tags short capitals well, and
+                    # its expansion's label can be the wrong one (wikigold: CSHL ORG → EVENT).
+                    target = (mention.label, acronym[1]) if acronym else names.longer_target(name, mention.label)
                 resolved[key] = target
             label, canonical = resolved[key] or (mention.label, name)
             entities.append(Entity(mention.text, label, np.int32(mention.start), np.int32(mention.end), canonical))
