@@ -65,6 +65,9 @@ from transforms.errors import DEAD_LETTER, NAMESPACE  # noqa: E402
 from transforms.metadata import LanguageIdentifier  # noqa: E402
 from transforms.parse import parse_document  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ner_eval import code_version  # noqa: E402  # one definition, shared with the eval
+
 CORPUS = ROOT.parent / "shared" / "corpora" / "news_feeds"
 MAX_CHARS = 1_000_000  # ExtractEntities' default
 SIDES = ("pipe", "loop", "beam", "beam_empty")
@@ -74,27 +77,6 @@ SIDE_NAMES = {
     "beam": "Beam `ExtractEntities` (FnApiRunner, 1 worker)",
     "beam_empty": "Beam without NER (input + consume only)",
 }
-
-
-def code_version() -> str:
-    """Which transforms/entities.py was measured: its hash, and the commit it sits on."""
-    import hashlib
-    import subprocess
-
-    digest = hashlib.sha256((ROOT / "transforms" / "entities.py").read_bytes()).hexdigest()[:12]
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "log", "-1", "--format=%h", "--", "transforms/entities.py"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "diff", "--quiet", "HEAD", "--", "transforms/entities.py"], check=False
-        ).returncode
-    except (OSError, subprocess.CalledProcessError):
-        return f"transforms/entities.py sha256 {digest}"
-    return f"transforms/entities.py sha256 {digest} (last commit {head}{', with uncommitted changes' if dirty else ''})"
 
 
 # --------------------------------------------------------------------------
