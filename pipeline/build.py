@@ -13,12 +13,22 @@ from typing import NamedTuple, Sequence
 import apache_beam as beam
 from apache_beam.utils.timestamp import Timestamp
 
-from schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA
+from schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FEED_HEALTH_SCHEMA
 from transforms.enrich import Enrich
 from transforms.entities import DEFAULT_MODEL, ExtractEntities
 from transforms.errors import DEAD_LETTER
-from transforms.identify import Deduplicate, ReadExistingIds
-from transforms.parse import ParseDocuments
+from transforms.fetch import FETCHES, LISTED, FetchFeeds, FetchPolicy
+from transforms.health import (
+    FEED_HEALTH,
+    FEED_STATE,
+    FeedHealthTable,
+    ReadFeedState,
+    WriteFeedState,
+    health_partition,
+    prune_state,
+)
+from transforms.identify import DUPLICATES, Deduplicate, ReadExistingIds
+from transforms.parse import DEFAULT_MAX_ENTRIES, OUTCOMES, ParseDocuments
 from transforms.sinks import (
     ARTICLES,
     DEAD_LETTERS,
@@ -28,7 +38,7 @@ from transforms.sinks import (
     dead_letter_partition,
     join,
 )
-from transforms.sources import ReadDocuments
+from transforms.sources import URLS, ReadDocuments
 
 
 class IngestConfig(NamedTuple):
@@ -45,23 +55,39 @@ class IngestConfig(NamedTuple):
     ner_languages: Sequence[str] = ("en",)
     ner_batch_size: int = 64
     ner_max_chars: int = 1_000_000
+    fetch: FetchPolicy = FetchPolicy()
+    fetch_shards: int = 1
+    max_entries_per_feed: int = DEFAULT_MAX_ENTRIES
 
 
 class IngestOutputs(NamedTuple):
     articles: beam.PCollection
     dead_letters: beam.PCollection
+    feed_health: beam.PCollection
     published: beam.PCollection
 
 
 def build_ingest(pipeline: beam.Pipeline, config: IngestConfig) -> IngestOutputs:
-    """Adds the batch ingest: read → parse → enrich → identify → Parquet, dead letters alongside."""
+    """Adds the batch ingest: read/fetch → parse → enrich → identify → Parquet, dead letters and feed health alongside."""
     read = pipeline | "ReadDocuments" >> ReadDocuments(list(config.inputs), config.run_id, config.max_bytes)
-    parsed = read["documents"] | "ParseDocuments" >> ParseDocuments(config.run_id)
+    # Feed URLs: fetched in two rounds, so that an OPML list fetched in the
+    # first has its feeds fetched in the second, with the same host limits.
+    state = pipeline | "ReadFeedState" >> ReadFeedState(join(config.output, FEED_STATE))
+    state_by_url = beam.pvalue.AsDict(state)
+    fetched = read[URLS] | "FetchFeeds" >> FetchFeeds(
+        config.run_id, config.fetch, state_by_url, config.fetch_shards, expand_opml=True
+    )
+    listed = fetched[LISTED] | "FetchListedFeeds" >> FetchFeeds(
+        config.run_id, config.fetch, state_by_url, config.fetch_shards, expand_opml=False
+    )
+    documents = (read["documents"], fetched["documents"], listed["documents"]) | "AllDocuments" >> beam.Flatten()
+    parsed = documents | "ParseDocuments" >> ParseDocuments(config.run_id, config.max_entries_per_feed)
     enriched = parsed["articles"] | "Enrich" >> Enrich(
         config.run_id, config.ingested_at, config.uncurl_quotes, config.progress_seconds
     )
     existing = pipeline | "ReadExistingIds" >> ReadExistingIds(join(config.output, ARTICLES))
-    articles = enriched["articles"] | "Identify" >> Deduplicate(existing)
+    identified = enriched["articles"] | "Identify" >> Deduplicate(existing, report_sources=True)
+    articles = identified["articles"]
     # Entities after dedup, not inside Enrich: NER is the costliest step by far,
     # and a nightly re-run would otherwise recognise every article it then
     # drops as already written.
@@ -74,10 +100,20 @@ def build_ingest(pipeline: beam.Pipeline, config: IngestConfig) -> IngestOutputs
         entity_dead.append(recognised[DEAD_LETTER])
     dead_letters = (
         read[DEAD_LETTER],
+        fetched[DEAD_LETTER],
+        listed[DEAD_LETTER],
         parsed[DEAD_LETTER],
         enriched[DEAD_LETTER],
         *entity_dead,
     ) | "CollectDeadLetters" >> beam.Flatten()
+    feeds = {
+        "fetches": (fetched[FETCHES], listed[FETCHES]) | "AllFetches" >> beam.Flatten(),
+        "outcomes": parsed[OUTCOMES],
+        "written": articles,
+        "duplicates": identified[DUPLICATES],
+        "dead_letters": dead_letters,
+        "state": state,
+    } | "FeedHealth" >> FeedHealthTable(config.run_id)
     article_files = articles | "WriteArticles" >> WritePartitionedParquet(
         ARTICLES, ARTICLE_SCHEMA, article_partition, config.output, config.run_id, config.rows_per_file, "written"
     )
@@ -90,9 +126,20 @@ def build_ingest(pipeline: beam.Pipeline, config: IngestConfig) -> IngestOutputs
         config.rows_per_file,
         "dead_lettered",
     )
+    health_files = feeds["health"] | "WriteFeedHealth" >> WritePartitionedParquet(
+        FEED_HEALTH,
+        FEED_HEALTH_SCHEMA,
+        health_partition,
+        config.output,
+        config.run_id,
+        config.rows_per_file,
+        "feed_health_rows",
+    )
+    state_file = feeds["state"] | "WriteFeedState" >> WriteFeedState(config.output, config.run_id, config.ingested_at)
     published = (
-        (article_files, dead_letter_files)
+        (article_files, dead_letter_files, health_files, state_file)
         | "AllFiles" >> beam.Flatten()
         | "Publish" >> Publish(config.output, config.run_id)
     )
-    return IngestOutputs(articles, dead_letters, published)
+    published | "PruneFeedState" >> beam.Map(prune_state, join(config.output, FEED_STATE))
+    return IngestOutputs(articles, dead_letters, feeds["health"], published)

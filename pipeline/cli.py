@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import secrets
 import sys
 import threading
@@ -25,9 +26,15 @@ from pipeline.options import MB, NewsbeamOptions
 from pipeline.runners import make_runner
 from pipeline.summary import build_summary, counters, print_summary, write_summary
 from transforms.entities import model_available
+from transforms.fetch import FetchPolicy
+from transforms.health import read_health
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DEAD_LETTERS = 0, 1, 2, 3
 _LOG = logging.getLogger("newsbeam")
+
+
+#: Run ids become parts of file names: nothing that could climb out of --output.
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def new_run_id(now: datetime) -> str:
@@ -63,10 +70,15 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     ingest = commands.add_parser(
         "ingest",
-        help="Batch ingest of article files, feed files, directories, globs and OPML lists.",
+        help="Batch ingest of feed URLs, article files, feed files, directories, globs and OPML lists.",
         description="All other flags are pipeline options: see `newsbeam options` or the README.",
     )
-    ingest.add_argument("inputs", nargs="*", metavar="INPUT", help="A file, directory (recursive), glob or OPML file.")
+    ingest.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="INPUT",
+        help="A feed URL (http/https), a file, directory (recursive), glob, or an OPML file or URL.",
+    )
     commands.add_parser("options", help="List every pipeline option with its help text.")
     return parser
 
@@ -88,6 +100,9 @@ def run_ingest(
         return EXIT_USAGE
     started = datetime.now(UTC)
     run_id = nb.run_id or new_run_id(started)
+    if not _RUN_ID.fullmatch(run_id) or ".." in run_id:
+        err.write("newsbeam: error: --run-id may only use letters, digits, '.', '_' and '-'\n")
+        return EXIT_USAGE
     runner_name = standard.runner or "DirectRunner"
     standard.runner = runner_name
     config = IngestConfig(
@@ -104,6 +119,9 @@ def run_ingest(
         ner_languages=nb.ner_languages,
         ner_batch_size=nb.ner_batch_size,
         ner_max_chars=nb.ner_max_chars,
+        fetch=fetch_policy(nb),
+        fetch_shards=nb.fetch_shards,
+        max_entries_per_feed=nb.max_entries_per_feed,
     )
     if config.entities and not model_available(config.ner_model):
         err.write(
@@ -133,6 +151,7 @@ def run_ingest(
         finished_at=datetime.now(UTC).isoformat(),
         elapsed_seconds=elapsed,
         state=str(state),
+        feed_health=read_health(nb.output, run_id),
     )
     path = write_summary(nb.output, summary)
     print_summary(summary, path, out)
@@ -148,6 +167,27 @@ def run_ingest(
     return EXIT_OK
 
 
+def fetch_policy(nb: NewsbeamOptions) -> FetchPolicy:
+    """The fetch options as one value, handed to every fetching worker."""
+    return FetchPolicy(
+        contact=nb.contact_url,
+        connect_timeout=nb.connect_timeout,
+        read_timeout=nb.read_timeout,
+        deadline=nb.fetch_deadline,
+        max_redirects=nb.max_redirects,
+        retries=nb.fetch_retries,
+        backoff=nb.retry_backoff,
+        max_retry_wait=nb.max_retry_wait,
+        max_bytes=int(nb.max_response_mb * MB),
+        max_decompressed=nb.max_file_mb * MB,
+        allow_private_hosts=nb.allow_private_hosts,
+        conditional=nb.conditional_get,
+        per_host_concurrency=nb.per_host_concurrency,
+        per_host_delay=nb.per_host_delay,
+        threads=nb.fetch_threads,
+    )
+
+
 _REPORTED = {
     "runner",
     "uncurl_quotes",
@@ -161,6 +201,22 @@ _REPORTED = {
     "ner_languages",
     "ner_batch_size",
     "ner_max_chars",
+    "allow_private_hosts",
+    "contact_url",
+    "connect_timeout",
+    "read_timeout",
+    "fetch_deadline",
+    "max_redirects",
+    "fetch_retries",
+    "retry_backoff",
+    "max_retry_wait",
+    "max_response_mb",
+    "max_entries_per_feed",
+    "conditional_get",
+    "per_host_concurrency",
+    "per_host_delay",
+    "fetch_threads",
+    "fetch_shards",
 }
 
 

@@ -34,6 +34,20 @@ def _positive(value: str) -> int:
     return number
 
 
+def _non_negative(value: str) -> float:
+    number = float(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    number = float(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return number
+
+
 def _ratio(value: str) -> float:
     ratio = float(value)
     if not 0.0 <= ratio <= 1.0:
@@ -146,4 +160,143 @@ class NewsbeamOptions(PipelineOptions):
             default=1_000_000,
             help="Characters of an article's text given to NER (in chunks of 10,000); the rest of a longer "
             "text gets no entities, counted (entities.truncated).",
+        )
+        cls._add_fetch_args(parser)
+
+    @classmethod
+    def _add_fetch_args(cls, parser: argparse.ArgumentParser) -> None:
+        """Options for feeds fetched over HTTP (feed URLs, and OPML files or URLs listing them)."""
+        parser.add_argument(
+            "--allow_private_hosts",
+            "--allow-private-hosts",
+            dest="allow_private_hosts",
+            action="store_true",
+            default=False,
+            help="Fetch from hosts on loopback, private, link-local and other non-public addresses. Off by "
+            "default: a feed list must not be able to make newsbeam reach internal services (SSRF).",
+        )
+        parser.add_argument(
+            "--contact_url",
+            "--contact-url",
+            dest="contact_url",
+            default=None,
+            help="A URL or e-mail address put in the User-Agent (newsbeam/VERSION (feed fetcher; +CONTACT)) "
+            "so that publishers can reach whoever runs the fetches.",
+        )
+        parser.add_argument(
+            "--connect_timeout",
+            "--connect-timeout",
+            dest="connect_timeout",
+            type=_positive_float,
+            default=10.0,
+            help="Seconds to wait for a connection to a feed's host.",
+        )
+        parser.add_argument(
+            "--read_timeout",
+            "--read-timeout",
+            dest="read_timeout",
+            type=_positive_float,
+            default=30.0,
+            help="Seconds to wait for the next bytes of a response.",
+        )
+        parser.add_argument(
+            "--fetch_deadline",
+            "--fetch-deadline",
+            dest="fetch_deadline",
+            type=_positive_float,
+            default=120.0,
+            help="Seconds one response may take in total; a server trickling bytes is cut off (not retried).",
+        )
+        parser.add_argument(
+            "--max_redirects",
+            "--max-redirects",
+            dest="max_redirects",
+            type=int,
+            default=5,
+            help="Most redirects followed for one feed; a redirect loop fails at once.",
+        )
+        parser.add_argument(
+            "--fetch_retries",
+            "--fetch-retries",
+            dest="fetch_retries",
+            type=int,
+            default=3,
+            help="Retries after a first failed attempt, on connection errors, timeouts, truncated bodies, "
+            "408, 429 and 5xx (never on other 4xx).",
+        )
+        parser.add_argument(
+            "--retry_backoff",
+            "--retry-backoff",
+            dest="retry_backoff",
+            type=_non_negative,
+            default=1.0,
+            help="Seconds before the first retry, doubled for each further one (with jitter), "
+            "unless the server sends Retry-After.",
+        )
+        parser.add_argument(
+            "--max_retry_wait",
+            "--max-retry-wait",
+            dest="max_retry_wait",
+            type=_non_negative,
+            default=60.0,
+            help="Longest wait before a retry; a Retry-After asking for longer ends the feed's attempts.",
+        )
+        parser.add_argument(
+            "--max_response_mb",
+            "--max-response-mb",
+            dest="max_response_mb",
+            type=_positive_float,
+            default=16.0,
+            help="Largest response body on the wire, in MiB; bigger ones are cut off and dead-lettered. "
+            "The decompressed body is limited by --max-file-mb.",
+        )
+        parser.add_argument(
+            "--max_entries_per_feed",
+            "--max-entries-per-feed",
+            dest="max_entries_per_feed",
+            type=_positive,
+            default=5000,
+            help="Most entries ingested from one feed (file or URL); the rest are kept in one dead letter.",
+        )
+        parser.add_argument(
+            "--conditional_get",
+            "--conditional-get",
+            dest="conditional_get",
+            type=_on_off,
+            default=True,
+            help="Send If-None-Match / If-Modified-Since from the last successful run (feed_state/ in the "
+            "output), so unchanged feeds cost a 304: on or off (off fetches every feed in full).",
+        )
+        parser.add_argument(
+            "--per_host_concurrency",
+            "--per-host-concurrency",
+            dest="per_host_concurrency",
+            type=_positive,
+            default=2,
+            help="Most requests in flight to one host at a time.",
+        )
+        parser.add_argument(
+            "--per_host_delay",
+            "--per-host-delay",
+            dest="per_host_delay",
+            type=_non_negative,
+            default=1.0,
+            help="Least seconds between the starts of two requests to the same host (0: no delay).",
+        )
+        parser.add_argument(
+            "--fetch_threads",
+            "--fetch-threads",
+            dest="fetch_threads",
+            type=_positive,
+            default=16,
+            help="Requests in flight at once per worker, across hosts.",
+        )
+        parser.add_argument(
+            "--fetch_shards",
+            "--fetch-shards",
+            dest="fetch_shards",
+            type=_positive,
+            default=1,
+            help="Groups that feed hosts are split into, each fetched by one worker (a host's feeds always "
+            "share a group, so per-host limits hold). 1 suits one machine; on Dataflow use about the worker count.",
         )

@@ -9,7 +9,7 @@ not assumed.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, TextIO
+from typing import Any, Mapping, Sequence, TextIO
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
@@ -45,6 +45,7 @@ def build_summary(
     finished_at: str,
     elapsed_seconds: float,
     state: str,
+    feed_health: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     read = values.get("read", 0)
     written = values.get("written", 0)
@@ -106,9 +107,37 @@ def build_summary(
                 "dead_letter_files": values.get("files.dead_letter", 0),
             },
         },
+        "feeds": {
+            "fetched": values.get("feeds.fetched", 0),
+            "not_modified": values.get("feeds.not_modified", 0),
+            "failed": values.get("feeds.failed", 0),
+            "failing": values.get("feeds.failing", 0),
+            "retries": values.get("feeds.retries", 0),
+            "redirects": values.get("feeds.redirects", 0),
+            "bytes": values.get("bytes_fetched", 0),
+            "opml_lists": values.get("opml_fetched", 0),
+            "over_entry_limit": values.get("feeds.over_entry_limit", 0),
+        },
+        "failing_feeds": failing_feeds(feed_health),
         "repairs": _grouped(values, "repairs."),
         "counters": dict(sorted(values.items())),
     }
+
+
+def failing_feeds(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The feeds of this run that gave nothing usable, longest failure streak first."""
+    failing = [
+        {
+            "url": row["url"],
+            "status": row["status"],
+            "error_class": row["error_class"],
+            "error_message": row["error_message"],
+            "consecutive_failures": row["consecutive_failures"],
+        }
+        for row in rows
+        if row.get("error_class")
+    ]
+    return sorted(failing, key=lambda f: (-f["consecutive_failures"], f["url"]))
 
 
 def write_summary(output: str, summary: Mapping[str, Any]) -> str:
@@ -134,10 +163,28 @@ def print_summary(summary: Mapping[str, Any], path: str, out: TextIO) -> None:
         f"  dead-lettered  {counts['dead_lettered']:>8}  {_inline(summary['dead_lettered_by_stage'])}",
         f"  repairs        {sum(summary['repairs'].values()):>8}  {_inline(summary['repairs'])}",
         f"  entities       {entities['mentions']:>8}  {_inline({k: v for k, v in entities.items() if k != 'mentions'})}",
+        *_feed_lines(summary),
         f"  counts reconcile: {'yes' if counts['reconciled'] else 'NO'}",
         f"  summary: {path}",
     ]
     out.write("\n".join(lines) + "\n")
+
+
+def _feed_lines(summary: Mapping[str, Any]) -> list[str]:
+    feeds = summary["feeds"]
+    fetched = feeds["fetched"] + feeds["not_modified"] + feeds["failed"]
+    if not fetched and not summary["failing_feeds"]:
+        return []
+    details = {k: v for k, v in feeds.items() if k not in ("fetched", "failing", "failed")}
+    lines = [f"  feeds fetched  {feeds['fetched']:>8}  {_inline(details)}"]
+    failing = summary["failing_feeds"]
+    lines.append(f"  feeds failing  {len(failing):>8}")
+    for feed in failing[:20]:
+        streak = f", {feed['consecutive_failures']} runs in a row" if feed["consecutive_failures"] > 1 else ""
+        lines.append(f"    {feed['url']}: {feed['error_class']}: {feed['error_message']}{streak}")
+    if len(failing) > 20:
+        lines.append(f"    … and {len(failing) - 20} more (see feed_health/ and the run summary)")
+    return lines
 
 
 def _inline(values: Mapping[str, int]) -> str:

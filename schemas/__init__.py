@@ -2,11 +2,17 @@
 
 from schemas.arrow import TIMESTAMP, arrow_schema, to_arrow_table
 from schemas.records import (
+    FEED_SCHEMA_VERSION,
     SCHEMA_VERSION,
     Article,
     DeadLetter,
     EncodingInfo,
     Entity,
+    FeedFetch,
+    FeedHealth,
+    FeedOutcome,
+    FeedRequest,
+    FeedState,
     RawArticle,
     RawDocument,
     Repair,
@@ -14,16 +20,26 @@ from schemas.records import (
 
 ARTICLE_SCHEMA = arrow_schema(Article, {"newsbeam.schema_version": str(SCHEMA_VERSION)})
 DEAD_LETTER_SCHEMA = arrow_schema(DeadLetter, {"newsbeam.schema_version": str(SCHEMA_VERSION)})
+FEED_HEALTH_SCHEMA = arrow_schema(FeedHealth, {"newsbeam.schema_version": str(FEED_SCHEMA_VERSION)})
+FEED_STATE_SCHEMA = arrow_schema(FeedState, {"newsbeam.schema_version": str(FEED_SCHEMA_VERSION)})
 
 __all__ = [
     "ARTICLE_SCHEMA",
     "DEAD_LETTER_SCHEMA",
+    "FEED_HEALTH_SCHEMA",
+    "FEED_SCHEMA_VERSION",
+    "FEED_STATE_SCHEMA",
     "SCHEMA_VERSION",
     "TIMESTAMP",
     "Article",
     "DeadLetter",
     "EncodingInfo",
     "Entity",
+    "FeedFetch",
+    "FeedHealth",
+    "FeedOutcome",
+    "FeedRequest",
+    "FeedState",
     "RawArticle",
     "RawDocument",
     "Repair",

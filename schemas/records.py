@@ -21,6 +21,9 @@ from apache_beam.utils.timestamp import Timestamp
 #: 1: the core article columns. 2: named entities (entities, people,
 #: organizations, locations, countries).
 SCHEMA_VERSION = 2
+#: The version of the feed tables (``feed_health/``, ``feed_state/``), kept
+#: apart so that adding a health column does not bump every article row.
+FEED_SCHEMA_VERSION = 1
 
 
 class Repair(NamedTuple):
@@ -148,5 +151,110 @@ class DeadLetter(NamedTuple):
     time: Timestamp
 
 
-for _record in (Repair, EncodingInfo, Entity, RawDocument, RawArticle, Article, DeadLetter):
+class FeedRequest(NamedTuple):
+    """A feed URL to fetch, and the OPML list (file or URL) that named it, if any."""
+
+    url: str
+    parent: Optional[str]
+
+
+class FeedFetch(NamedTuple):
+    """How one feed's HTTP fetch went: the fetch stage's half of a feed-health row.
+
+    ``status`` is the last HTTP status seen (null when no response arrived);
+    ``error_class``/``error_message`` are null for a usable response, a 304
+    included. ``etag``/``last_modified`` are the validators the server sent,
+    kept for the next run's conditional request.
+    """
+
+    url: str
+    final_url: Optional[str]
+    parent: Optional[str]
+    kind: str
+    status: Optional[np.int32]
+    error_class: Optional[str]
+    error_message: Optional[str]
+    bytes: np.int64
+    not_modified: bool
+    attempts: np.int32
+    redirects: np.int32
+    elapsed_ms: np.int64
+    content_type: Optional[str]
+    etag: Optional[str]
+    last_modified: Optional[str]
+    fetched_at: Timestamp
+
+
+class FeedOutcome(NamedTuple):
+    """What parsing made of one fetched document: entries found, or why none."""
+
+    source: str
+    entries: np.int32
+    error_class: Optional[str]
+    error_message: Optional[str]
+
+
+class FeedHealth(NamedTuple):
+    """One row per fetched feed per run in ``feed_health/``: the fetch, then what became of its entries.
+
+    ``entries_seen = new_articles + duplicates + dead_lettered`` for every feed
+    whose entries were all accounted for; ``consecutive_failures`` counts this
+    run and the runs before it without a usable response.
+    """
+
+    run_id: str
+    url: str
+    final_url: Optional[str]
+    parent: Optional[str]
+    kind: str
+    status: Optional[np.int32]
+    error_class: Optional[str]
+    error_message: Optional[str]
+    bytes: np.int64
+    entries_seen: np.int32
+    new_articles: np.int32
+    duplicates: np.int32
+    dead_lettered: np.int32
+    not_modified: bool
+    attempts: np.int32
+    redirects: np.int32
+    elapsed_ms: np.int64
+    consecutive_failures: np.int32
+    content_type: Optional[str]
+    fetched_at: Timestamp
+
+
+class FeedState(NamedTuple):
+    """What newsbeam remembers about a feed between runs (``feed_state/``).
+
+    The validators make the next fetch conditional; the failure streak feeds
+    ``consecutive_failures``; ``kind`` = "opml" turns conditional requests off
+    for lists, whose 304 would hide the feeds they name.
+    """
+
+    url: str
+    kind: str
+    etag: Optional[str]
+    last_modified: Optional[str]
+    last_status: Optional[np.int32]
+    consecutive_failures: np.int32
+    last_attempt_at: Timestamp
+    last_success_at: Optional[Timestamp]
+    run_id: str
+
+
+for _record in (
+    Repair,
+    EncodingInfo,
+    Entity,
+    RawDocument,
+    RawArticle,
+    Article,
+    DeadLetter,
+    FeedRequest,
+    FeedFetch,
+    FeedOutcome,
+    FeedHealth,
+    FeedState,
+):
     beam.coders.registry.register_coder(_record, beam.coders.RowCoder)

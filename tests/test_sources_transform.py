@@ -15,7 +15,7 @@ from apache_beam.testing.util import assert_that, equal_to
 from support import SEEDS, counters, matcher, new_pipeline
 
 from transforms.errors import DEAD_LETTER
-from transforms.sources import ReadDocuments
+from transforms.sources import URLS, ReadDocuments
 
 MAX_BYTES = 100 * 1024
 FEED_URL = "https://feeds.example.com/world.xml"
@@ -121,11 +121,9 @@ def run(tree: Tree) -> Any:
             [
                 ("source", "InputNotFound", "missing.xml"),
                 ("source", "InputNotFound", "nothing-*.xml"),
-                ("source", "UnsupportedInput", INPUT_URL),
                 ("read", "DocumentTooLarge", "odd/large.txt"),
                 ("read", "DocumentTooLarge", "odd/bomb.xml"),
                 ("read", "UnreadableDocument", "odd/corrupt.xml"),
-                ("read", "UnsupportedInput", FEED_URL),
                 ("read", "UnreadableDocument", "in/sub/list.opml"),
             ]
         ), got
@@ -134,8 +132,6 @@ def run(tree: Tree) -> Any:
             assert d.message
             assert d.raw_text == d.source and d.raw_bytes is None, d
         messages = {d.error_type + ":" + d.source.rsplit("/", 1)[-1]: d.message for d in actual}
-        assert "fetch" in messages["UnsupportedInput:world.xml"]
-        assert "fetch" in messages["UnsupportedInput:rss.xml"]
         assert "loop" in messages["UnreadableDocument:list.opml"]
         assert "limit" in messages["DocumentTooLarge:bomb.xml"]
         assert "gzip" in messages["UnreadableDocument:corrupt.xml"]
@@ -144,6 +140,12 @@ def run(tree: Tree) -> Any:
     read = pipeline | "ReadDocuments" >> ReadDocuments(tree.inputs, "run-src", MAX_BYTES)
     assert_that(read["documents"], matcher(documents_match), label="CheckDocuments")
     assert_that(read[DEAD_LETTER], matcher(dead_letters_match), label="CheckDeadLetters")
+    # Feed URLs, given or listed in a local OPML file, are handed on to be fetched.
+    assert_that(
+        read[URLS] | "UrlPairs" >> beam.Map(lambda r: (r.url, _rel(root, r.parent))),
+        equal_to([(INPUT_URL, None), (FEED_URL, "in/sub/list.opml")]),
+        label="CheckUrls",
+    )
     assert_that(
         read["documents"] | "Formats" >> beam.Map(lambda d: d.payload[:1]),
         equal_to([b"S", b"<", b"<", b"<", b"<", b"{", b"{", b"N"]),
@@ -176,10 +178,11 @@ def test_counters(run: Any) -> None:
     expected_bytes += len(gzip.decompress((tree.root / "in/sub/ferries.xml").read_bytes()))
     assert values["documents_read"] == 8
     assert values["opml_files"] == 1
-    assert values["dead_letter.source"] == 3
-    assert values["dead_letter.read"] == 5
-    # Source and read failures are records read that never become articles.
-    assert values["read"] == 8
+    assert values["dead_letter.source"] == 2
+    assert values["dead_letter.read"] == 4
+    # Source and read failures are records read that never become articles;
+    # URLs are not records yet (the fetch stage counts them).
+    assert values["read"] == 6
     assert values["bytes_read"] == expected_bytes
 
 
@@ -200,6 +203,6 @@ def test_directory_with_trailing_slash_is_recursive(tree: Tree) -> None:
         label="CheckRecursive",
     )
     assert_that(
-        read[DEAD_LETTER] | "Stages" >> beam.Map(lambda d: d.stage), equal_to(["read", "read"]), label="CheckDead"
+        read[DEAD_LETTER] | "Stages" >> beam.Map(lambda d: d.stage), equal_to(["read"]), label="CheckDead"
     )
     pipeline.run().wait_until_finish()

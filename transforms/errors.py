@@ -58,6 +58,69 @@ class FeedError(IngestError):
     """A feed that could not be parsed into entries at all."""
 
 
+class FetchError(IngestError):
+    """A feed URL that gave no usable response; ``retryable`` says whether trying again could help."""
+
+    retryable = False
+
+
+class BlockedURL(FetchError):
+    """A URL newsbeam refuses to fetch: a scheme other than http(s), or a host on a
+    loopback, private, link-local or multicast address (server-side request forgery)."""
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with an error status."""
+
+
+class RetryableStatus(HTTPStatusError):
+    """408, 429 or a 5xx: worth another try after a pause."""
+
+    retryable = True
+
+
+class ConnectionFailed(FetchError):
+    """No connection, or it broke before a response arrived."""
+
+    retryable = True
+
+
+class FetchTimeout(FetchError):
+    """Connecting, or waiting for the next bytes, took longer than the timeout."""
+
+    retryable = True
+
+
+class DeadlineExceeded(FetchError):
+    """The whole response took longer than the per-request deadline (a server trickling bytes)."""
+
+
+class TruncatedResponse(FetchError):
+    """The connection closed before the body the server announced had arrived."""
+
+    retryable = True
+
+
+class TooManyRedirects(FetchError):
+    """More redirects than allowed, or a redirect loop."""
+
+
+class ResponseTooLarge(FetchError, DocumentTooLarge):
+    """A body, on the wire or decompressed, over its limit (a compression bomb lands here)."""
+
+
+class UnsupportedContent(FetchError):
+    """A content encoding newsbeam did not ask for and cannot decode."""
+
+
+class EmptyResponse(FetchError):
+    """A successful status with nothing in the body."""
+
+
+class TooManyEntries(IngestError):
+    """A feed with more entries than ``--max-entries-per-feed``; the first ones are ingested."""
+
+
 class EmptyArticle(IngestError):
     """A record with neither a title nor any text: nothing to ingest."""
 

@@ -159,15 +159,24 @@ class ReadExistingIds(beam.PTransform):
         )
 
 
-class _KeepFirst(beam.DoFn):
-    """Emits the preferred copy of each new id; counts the rest as duplicates."""
+#: Output tag of ``Deduplicate(report_sources=True)``: the source of every dropped copy.
+DUPLICATES = "duplicates"
 
-    def __init__(self) -> None:
+
+class _KeepFirst(beam.DoFn):
+    """Emits the preferred copy of each new id; counts the rest as duplicates.
+
+    With ``report_sources`` each dropped copy's source (its feed or file) also
+    goes to the ``duplicates`` output, for per-feed health.
+    """
+
+    def __init__(self, report_sources: bool = False) -> None:
+        self.report_sources = report_sources
         self._in_run = counter("duplicates.in_run")
         self._previous = counter("duplicates.previous_runs")
         self._duplicates = counter("duplicates")
 
-    def process(self, element: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[Article]:
+    def process(self, element: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[Any]:
         _, grouped = element
         copies = sorted(grouped["new"], key=preference)
         if not copies:
@@ -175,29 +184,47 @@ class _KeepFirst(beam.DoFn):
         if any(True for _ in grouped["seen"]):
             self._previous.inc(len(copies))
             self._duplicates.inc(len(copies))
+            yield from self._report(copies)
             return
         if len(copies) > 1:
             self._in_run.inc(len(copies) - 1)
             self._duplicates.inc(len(copies) - 1)
+            yield from self._report(copies[1:])
         yield copies[0]
+
+    def _report(self, dropped: list[Article]) -> Iterator[Any]:
+        if self.report_sources:
+            for copy in dropped:
+                yield beam.pvalue.TaggedOutput(DUPLICATES, copy.source)
 
 
 class Deduplicate(beam.PTransform):
-    """One row per ``article_id``: this run's copies collapsed, ids already written skipped."""
+    """One row per ``article_id``: this run's copies collapsed, ids already written skipped.
 
-    def __init__(self, existing_ids: Optional[beam.PCollection[str]] = None):
+    Returns the articles; with ``report_sources`` a dict of ``articles`` and
+    ``duplicates`` (the source of every copy dropped).
+    """
+
+    def __init__(self, existing_ids: Optional[beam.PCollection[str]] = None, report_sources: bool = False):
         super().__init__()
         self.existing_ids = existing_ids
+        self.report_sources = report_sources
 
-    def expand(self, articles: beam.PCollection[Article]) -> beam.PCollection[Article]:
+    def expand(self, articles: beam.PCollection[Article]) -> Any:
         keyed = articles | "KeyById" >> beam.Map(lambda a: (a.article_id, a))
         seen = (
             (self.existing_ids | "KeySeen" >> beam.Map(lambda i: (i, True)))
             if self.existing_ids is not None
             else (articles.pipeline | "NoneSeen" >> beam.Create([]).with_output_types(tuple[str, bool]))
         )
-        return (
+        kept = (
             {"new": keyed, "seen": seen}
             | "GroupById" >> beam.CoGroupByKey()
-            | "KeepFirst" >> beam.ParDo(_KeepFirst()).with_output_types(Article)
+            | "KeepFirst"
+            >> beam.ParDo(_KeepFirst(self.report_sources))
+            .with_output_types(Article)
+            .with_outputs(DUPLICATES, main="articles")
         )
+        if self.report_sources:
+            return {"articles": kept.articles, DUPLICATES: kept[DUPLICATES]}
+        return kept.articles

@@ -18,13 +18,28 @@ import apache_beam as beam
 import feedparser
 import lxml.etree
 import lxml.html
+import numpy as np
 
-from schemas import EncodingInfo, RawArticle, RawDocument
-from transforms.errors import DEAD_LETTER, EmptyArticle, FeedError, SafeDoFn, UnreadableDocument, counter
+from schemas import EncodingInfo, FeedOutcome, RawArticle, RawDocument
+from transforms.errors import (
+    DEAD_LETTER,
+    EmptyArticle,
+    FeedError,
+    SafeDoFn,
+    TooManyEntries,
+    UnreadableDocument,
+    counter,
+)
 from transforms.metadata import is_subtitle
 from transforms.text import Decoded, decode_bytes, html_to_text, looks_like_html
 
 FEED, JSON, JSONL, HTML, TEXT = "feed", "json", "jsonl", "html", "text"
+#: Formats a document fetched from a feed URL may be: a page or plain text
+#: there is an error page or a site's home page, not news.
+_FEED_FORMATS = (FEED, JSON, JSONL)
+#: Output tag of ``ParseDocuments``: one ``FeedOutcome`` per fetched document.
+OUTCOMES = "outcomes"
+DEFAULT_MAX_ENTRIES = 5000
 _EXTENSIONS = {
     ".rss": FEED,
     ".atom": FEED,
@@ -266,7 +281,7 @@ def parse_feed(document: RawDocument, decoded: Decoded) -> Parsed:
     if not entries and not parsed.get("version"):
         raise FeedError("no feed found in document", source=document.source)
     feed = parsed.get("feed") or {}
-    feed_url = _self_link(feed) or (document.source if document.source_type == "feed" else None)
+    feed_url = _self_link(feed) or (document.source if document.source_type in ("feed", "http") else None)
     feed_link = _text_or_none(feed.get("link"))
     articles, failures = [], []
     for entry in entries:
@@ -359,7 +374,7 @@ def json_record_to_article(record: Any, document: RawDocument, decoded: Decoded)
     _, categories = _field(record, "categories")
     is_html = looks_like_html(body_text)
     article = RawArticle(
-        source_type="file",
+        source_type="feed" if document.source_type == "http" else "file",
         source=document.source,
         feed_url=None,
         feed_link=None,
@@ -516,7 +531,7 @@ def parse_html(document: RawDocument, decoded: Decoded) -> Parsed:
         heading.drop_tree()  # the title is its own column
     body = lxml.html.tostring(main, encoding="unicode")
     article = RawArticle(
-        source_type="file",
+        source_type="feed" if document.source_type == "http" else "file",
         source=document.source,
         feed_url=None,
         feed_link=None,
@@ -555,7 +570,7 @@ def parse_text(document: RawDocument, decoded: Decoded) -> Parsed:
         rest = rest[1:]
     body = "\n".join(lines[rest[0] : nonempty[-1] + 1]) if rest else ""
     article = RawArticle(
-        source_type="file",
+        source_type="feed" if document.source_type == "http" else "file",
         source=document.source,
         feed_url=None,
         feed_link=None,
@@ -579,15 +594,24 @@ _PARSERS = {FEED: parse_feed, JSON: parse_json, JSONL: parse_jsonl, HTML: parse_
 
 
 def parse_document(document: RawDocument) -> tuple[str, Parsed]:
-    """Decode and parse one document; returns its format and what it yielded."""
+    """Decode and parse one document; returns its format and what it yielded.
+
+    A document fetched from a feed URL (``source_type`` "http") must be a feed:
+    the server's Content-Type charset is passed to the decoder, and an HTML
+    page in its place is an error, not an article.
+    """
     charset = None
     if document.content_type and "charset=" in document.content_type.lower():
-        charset = document.content_type.lower().split("charset=")[1].split(";")[0].strip()
+        charset = document.content_type.lower().split("charset=")[1].split(";")[0].strip().strip("\"'")
     binary = binary_kind(document.payload)
     if binary:
         raise UnreadableDocument(f"not a text document: {binary}", source=document.source)
     decoded = decode_bytes(document.payload, charset)
-    fmt = detect_format(decoded.text, document.source)
+    fmt = detect_format(decoded.text, document.source if document.source_type != "http" else "")
+    if document.source_type == "http" and fmt not in _FEED_FORMATS:
+        kind = "an HTML page" if fmt == HTML else "plain text"
+        declared = f" (Content-Type: {document.content_type})" if document.content_type else ""
+        raise FeedError(f"expected a feed, got {kind}{declared}", source=document.source)
     return fmt, _PARSERS[fmt](document, decoded)
 
 
@@ -595,31 +619,62 @@ class _ParseDocument(SafeDoFn):
     stage = "parse"
     counts_read = True
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, max_entries: int = DEFAULT_MAX_ENTRIES):
         super().__init__(run_id)
+        self.max_entries = max_entries
         self._formats = {fmt: counter(f"documents.{fmt}") for fmt in _PARSERS}
         self._articles = counter("articles_parsed")
+        self._over_limit = counter("feeds.over_entry_limit")
+
+    def process(self, document: RawDocument) -> Iterator[Any]:  # type: ignore[override]
+        try:
+            outputs = list(self.process_element(document))
+        except Exception as error:  # noqa: BLE001 - the whole document is a dead letter
+            yield self.dead_letter(error, document)
+            if document.source_type == "http":
+                yield beam.pvalue.TaggedOutput(
+                    OUTCOMES, FeedOutcome(document.source, np.int32(0), type(error).__name__, str(error)[:2000])
+                )
+            return
+        yield from outputs
 
     def process_element(self, document: RawDocument) -> Iterator[Any]:
         fmt, parsed = parse_document(document)
         self._formats[fmt].inc()
-        for article in parsed.articles:
+        articles = parsed.articles
+        entries = len(articles) + len(parsed.failures)
+        if len(articles) > self.max_entries:
+            # One dead letter for the overflow, holding the whole document: the
+            # limit exists to bound work, so it must not become one record per
+            # extra entry, and nothing is lost.
+            self._over_limit.inc()
+            overflow = TooManyEntries(
+                f"{len(articles)} entries, over --max-entries-per-feed {self.max_entries}: the first "
+                f"{self.max_entries} were ingested, {len(articles) - self.max_entries} left in this payload",
+                source=document.source,
+            )
+            yield self.dead_letter(overflow, document, raw_bytes=document.payload)
+            articles = articles[: self.max_entries]
+        for article in articles:
             self._read_count.inc()
             self._articles.inc()
             yield article
         for error, raw in parsed.failures:
             yield self.dead_letter(error, document, raw_text=raw)
+        if document.source_type == "http":
+            yield beam.pvalue.TaggedOutput(OUTCOMES, FeedOutcome(document.source, np.int32(entries), None, None))
 
 
 class ParseDocuments(beam.PTransform):
-    """``RawDocument`` to ``RawArticle``s (main output) and dead letters."""
+    """``RawDocument`` to ``RawArticle``s (main output), dead letters, and a ``FeedOutcome`` per fetched feed."""
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, max_entries: int = DEFAULT_MAX_ENTRIES):
         super().__init__()
         self.run_id = run_id
+        self.max_entries = max_entries
 
     def expand(self, documents: beam.PCollection[RawDocument]) -> dict[str, beam.PCollection]:
-        parsed = documents | "Parse" >> beam.ParDo(_ParseDocument(self.run_id)).with_output_types(
+        parsed = documents | "Parse" >> beam.ParDo(_ParseDocument(self.run_id, self.max_entries)).with_output_types(
             RawArticle
-        ).with_outputs(DEAD_LETTER, main="articles")
-        return {"articles": parsed.articles, DEAD_LETTER: parsed[DEAD_LETTER]}
+        ).with_outputs(DEAD_LETTER, OUTCOMES, main="articles")
+        return {"articles": parsed.articles, DEAD_LETTER: parsed[DEAD_LETTER], OUTCOMES: parsed[OUTCOMES]}

@@ -15,7 +15,7 @@ import os
 import posixpath
 import time
 import zlib
-from typing import Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 from urllib.parse import unquote, urlparse
 
 import apache_beam as beam
@@ -24,18 +24,19 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils.timestamp import Timestamp
 
-from schemas import RawDocument
+from schemas import FeedRequest, RawDocument
 from transforms.errors import (
     DEAD_LETTER,
     DocumentTooLarge,
     InputNotFound,
     SafeDoFn,
     UnreadableDocument,
-    UnsupportedInput,
     counter,
 )
 
 GZIP_MAGIC = b"\x1f\x8b"
+#: Output tag of ``ReadDocuments`` for feed URLs, to be fetched by ``transforms.fetch``.
+URLS = "urls"
 _GLOB_CHARS = set("*?[")
 _OPML_DEPTH = 4
 
@@ -154,12 +155,9 @@ class _MatchInput(SafeDoFn):
     stage = "source"
     counts_read = True
 
-    def process_element(self, value: str) -> Iterable[str]:
+    def process_element(self, value: str) -> Iterable[Any]:
         if is_url(value):
-            raise UnsupportedInput(
-                "feed URLs are not fetched yet: give a local file (HTTP fetching is a separate feature)",
-                source=value,
-            )
+            return [beam.pvalue.TaggedOutput(URLS, FeedRequest(value, None))]
         directory = value.endswith("/") or _is_dir(value)
         paths = [] if directory else _match(value)
         if not paths and not _GLOB_CHARS & set(value):
@@ -209,8 +207,7 @@ class _ReadFile(SafeDoFn):
         for reference in references:
             child = resolve_relative(path, reference)
             if is_url(child):
-                unsupported = UnsupportedInput(f"feed URL listed in OPML is not fetched yet: {child}", source=child)
-                yield self.dead_letter(unsupported, child, raw_text=child)
+                yield beam.pvalue.TaggedOutput(URLS, FeedRequest(child, path))
             elif child in seen or depth >= _OPML_DEPTH:
                 yield self.dead_letter(
                     UnreadableDocument(f"OPML nesting loop or deeper than {_OPML_DEPTH} levels: {child}"),
@@ -225,7 +222,11 @@ class _ReadFile(SafeDoFn):
 
 
 class ReadDocuments(beam.PTransform):
-    """INPUTs (files, directories, globs, OPML) to ``RawDocument``s, plus dead letters."""
+    """INPUTs (files, directories, globs, OPML) to ``RawDocument``s, plus dead letters.
+
+    Feed URLs, given directly or listed in a local OPML file, come out on the
+    ``urls`` output as ``FeedRequest``s for ``FetchFeeds``.
+    """
 
     def __init__(self, inputs: list[str], run_id: str, max_bytes: int):
         super().__init__()
@@ -237,13 +238,15 @@ class ReadDocuments(beam.PTransform):
         matched = (
             pbegin
             | "Inputs" >> beam.Create(self.inputs)
-            | "Match" >> beam.ParDo(_MatchInput(self.run_id)).with_outputs(DEAD_LETTER, main="paths")
+            | "Match" >> beam.ParDo(_MatchInput(self.run_id)).with_outputs(DEAD_LETTER, URLS, main="paths")
         )
         read = (
             matched.paths
             | "DistinctPaths" >> beam.Distinct()
             | "Spread" >> beam.Reshuffle()
-            | "Read" >> beam.ParDo(_ReadFile(self.run_id, self.max_bytes)).with_outputs(DEAD_LETTER, main="documents")
+            | "Read"
+            >> beam.ParDo(_ReadFile(self.run_id, self.max_bytes)).with_outputs(DEAD_LETTER, URLS, main="documents")
         )
         dead = (matched[DEAD_LETTER], read[DEAD_LETTER]) | "MergeDeadLetters" >> beam.Flatten()
-        return {"documents": read.documents, DEAD_LETTER: dead}  # type: ignore[return-value]
+        urls = (matched[URLS], read[URLS]) | "MergeUrls" >> beam.Flatten()
+        return {"documents": read.documents, URLS: urls, DEAD_LETTER: dead}  # type: ignore[return-value]

@@ -96,6 +96,7 @@ def decode_bytes(data: bytes, declared: Optional[str] = None) -> Decoded:
                 data = data[len(bom) :]  # a lying BOM: decide from the bytes themselves
                 break
 
+    transport = declared is not None
     declared = declared or sniff_declared_charset(data)
     declared_codec = normalise_codec(declared)
     if declared_codec is not None and declared_codec.startswith(("utf-16", "utf-32")):
@@ -106,10 +107,27 @@ def decode_bytes(data: bytes, declared: Optional[str] = None) -> Decoded:
         codec = declared_codec
         if codec in _LATIN1_FAMILY and not data.isascii() and _is_utf8(data):
             return Decoded(data.decode("utf-8"), "utf-8", "declared-overridden", declared)
+        own = normalise_codec(sniff_declared_charset(data)) if transport else None
+        if own is not None and (own == codec or own.startswith(("utf-16", "utf-32"))):
+            own = None
+        if own is not None and codec in _LATIN1_FAMILY and own not in _LATIN1_FAMILY:
+            # Servers label text/* as ISO-8859-1 by default; a document that
+            # declares another script's codepage (windows-1251, …) knows better.
+            try:
+                return Decoded(data.decode(own), own, "declared-in-document", declared)
+            except (UnicodeDecodeError, LookupError):
+                pass
         try:
             return Decoded(data.decode(codec), codec, "declared", declared)
         except (UnicodeDecodeError, LookupError):
             pass
+        if own is not None:
+            # The transport's charset was wrong: the document's own declaration
+            # (an XML prolog, a <meta charset>) is the next-best witness.
+            try:
+                return Decoded(data.decode(own), own, "declared-in-document", declared)
+            except (UnicodeDecodeError, LookupError):
+                pass
     if _is_utf8(data):
         return Decoded(data.decode("utf-8"), "utf-8", "utf-8", declared)
 

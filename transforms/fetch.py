@@ -1,0 +1,823 @@
+"""Feeds over HTTP: fetched like a careful feed reader, safe against hostile servers.
+
+We fetch the bytes ourselves (feedparser's own HTTP support is being removed
+upstream) with ``requests``, and hand them to the same parse path as a feed
+file. Around the single request the fetcher adds what makes a feed reader a
+good citizen and hard to abuse:
+
+* conditional requests (ETag / Last-Modified from the previous run), so an
+  unchanged feed costs a 304 and no parsing;
+* bounded retries with exponential backoff on connection errors, timeouts,
+  truncated bodies, 408, 429 and 5xx, honouring ``Retry-After``; other 4xx
+  are final;
+* per-host politeness: at most N requests at once and a minimum gap between
+  request starts per host, while different hosts are fetched in parallel;
+* limits on the body on the wire, the decompressed body (a gzip bomb is cut
+  off while it inflates), redirects and the time one response may take;
+* server-side request forgery protection: only http(s), and every connection
+  (redirect targets included) is checked *after* it is made against the
+  address it actually reached, so DNS tricks and redirects to 127.0.0.1 or
+  169.254.169.254 are refused, unless ``--allow-private-hosts``.
+
+The pure parts (``fetch``, ``decode_body``, ``retry_delay``, ``fetch_all``)
+take their collaborators as arguments and are tested against a real local
+server; ``FetchFeeds`` wraps them in a Beam transform.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import queue
+import random
+import threading
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optional, TypeVar
+from urllib.parse import urljoin, urlparse
+
+import apache_beam as beam
+import numpy as np
+import requests
+import urllib3
+from apache_beam.utils.timestamp import Timestamp
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from schemas import FeedFetch, FeedRequest, FeedState, RawDocument
+from transforms.errors import (
+    DEAD_LETTER,
+    BlockedURL,
+    ConnectionFailed,
+    DeadlineExceeded,
+    DocumentTooLarge,
+    EmptyResponse,
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+    ResponseTooLarge,
+    RetryableStatus,
+    SafeDoFn,
+    TooManyRedirects,
+    TruncatedResponse,
+    UnreadableDocument,
+    UnsupportedContent,
+    counter,
+)
+from transforms.sources import GZIP_MAGIC, gunzip_limited, looks_like_opml, opml_feeds
+
+VERSION = "0.2.0"
+#: Output tags of ``FetchFeeds`` besides the documents.
+FETCHES = "fetches"
+LISTED = "listed"
+_REDIRECTS = (301, 302, 303, 307, 308)
+_RETRYABLE_STATUS = {408, 429}
+_CHUNK = 64 * 1024
+
+
+# --------------------------------------------------------------------------
+# Policy
+# --------------------------------------------------------------------------
+
+
+class FetchPolicy(NamedTuple):
+    """Everything that decides how one feed is fetched; built from the pipeline options."""
+
+    contact: Optional[str] = None
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    deadline: float = 120.0
+    max_redirects: int = 5
+    retries: int = 3
+    backoff: float = 1.0
+    max_retry_wait: float = 60.0
+    max_bytes: int = 16 * 1024 * 1024
+    max_decompressed: int = 64 * 1024 * 1024
+    allow_private_hosts: bool = False
+    conditional: bool = True
+    per_host_concurrency: int = 2
+    per_host_delay: float = 1.0
+    threads: int = 16
+
+    @property
+    def user_agent(self) -> str:
+        contact = f"; +{self.contact}" if self.contact else ""
+        return f"newsbeam/{VERSION} (feed fetcher; Apache Beam{contact})"
+
+
+# --------------------------------------------------------------------------
+# Server-side request forgery
+# --------------------------------------------------------------------------
+
+
+def blocked_reason(address: str) -> Optional[str]:
+    """Why an IP address must not be fetched from (loopback, private, …), or None when it is public."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    for flag, reason in (
+        ("is_loopback", "loopback"),
+        ("is_link_local", "link-local"),
+        ("is_multicast", "multicast"),
+        ("is_unspecified", "unspecified"),
+        ("is_private", "private"),
+        ("is_reserved", "reserved"),
+    ):
+        if getattr(ip, flag):
+            return reason
+    if not ip.is_global:
+        return "not globally routable"
+    return None
+
+
+def check_url(url: str, allow_private: bool = True) -> str:
+    """The URL's host, after refusing schemes other than http(s) and URLs without a host.
+
+    Without ``allow_private``, a host that is a non-public IP literal or a
+    ``localhost`` name is refused here, before any packet is sent; names that
+    resolve to such addresses are caught when the connection is made.
+    """
+    try:
+        parsed = urlparse(url)
+        host = parsed.hostname
+        parsed.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as error:
+        raise BlockedURL(f"invalid URL: {error}", url) from error
+    if parsed.scheme.lower() not in ("http", "https"):
+        raise BlockedURL(f"refused URL scheme {parsed.scheme or '(none)'!r}: only http and https are fetched", url)
+    if not host:
+        raise BlockedURL("URL has no host", url)
+    host = host.lower()
+    if not allow_private:
+        if host == "localhost" or host.endswith(".localhost"):
+            raise BlockedURL(f"refused: {host} is a loopback name (pass --allow-private-hosts to fetch it)", url)
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return host
+        reason = blocked_reason(host)
+        if reason:
+            raise BlockedURL(f"refused: {host} is a {reason} address (pass --allow-private-hosts to fetch it)", url)
+    return host
+
+
+class _GuardedConnectionMixin:
+    """Checks the address a new connection actually reached, which defeats DNS rebinding."""
+
+    host: str
+
+    def _new_conn(self) -> Any:
+        sock = super()._new_conn()  # type: ignore[misc]
+        peer = sock.getpeername()[0]
+        reason = blocked_reason(peer)
+        if reason:
+            sock.close()
+            raise BlockedURL(
+                f"refused: {self.host} is at {peer}, a {reason} address (pass --allow-private-hosts to fetch it)",
+                self.host,
+            )
+        return sock
+
+
+class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+
+def make_session(policy: FetchPolicy) -> requests.Session:
+    """A session for one worker: our User-Agent, no proxies or .netrc from the environment.
+
+    Environment proxies are ignored on purpose: through a proxy the address
+    check would see the proxy, not the feed's host.
+    """
+    session = requests.Session()
+    session.trust_env = False
+    size = max(policy.per_host_concurrency, 4)
+    adapter: HTTPAdapter = (
+        HTTPAdapter(pool_maxsize=size, max_retries=0)
+        if policy.allow_private_hosts
+        else _GuardedAdapter(pool_maxsize=size, max_retries=0)
+    )
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers.update(
+        {
+            "User-Agent": policy.user_agent,
+            "Accept": "application/rss+xml, application/atom+xml, application/feed+json, "
+            "application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.8, */*;q=0.5",
+            "Accept-Encoding": "gzip, deflate",
+        }
+    )
+    return session
+
+
+# --------------------------------------------------------------------------
+# One fetch
+# --------------------------------------------------------------------------
+
+
+class Validators(NamedTuple):
+    etag: Optional[str]
+    last_modified: Optional[str]
+
+
+@dataclass
+class FetchOutcome:
+    """The result of fetching one URL, retries included."""
+
+    url: str
+    final_url: Optional[str] = None
+    status: Optional[int] = None
+    body: Optional[bytes] = None
+    wire_bytes: int = 0
+    content_type: Optional[str] = None
+    etag: Optional[str] = None
+    last_modified: Optional[str] = None
+    not_modified: bool = False
+    attempts: int = 0
+    redirects: int = 0
+    elapsed: float = 0.0
+    error: Optional[FetchError] = None
+    waits: list[float] = field(default_factory=list)
+
+
+@dataclass
+class _Response:
+    status: int
+    final_url: str
+    headers: Mapping[str, str]
+    body: bytes
+    wire_bytes: int
+    redirects: int
+
+
+def retry_after_seconds(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
+    """A ``Retry-After`` header in seconds (delta-seconds or an HTTP date), None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def retry_delay(attempt: int, policy: FetchPolicy, retry_after: Optional[float], rng: random.Random) -> float:
+    """Seconds to wait before attempt ``attempt + 1``: the server's Retry-After, else jittered exponential backoff."""
+    if retry_after is not None:
+        return retry_after
+    base = policy.backoff * (2 ** (attempt - 1))
+    return min(policy.max_retry_wait, base * (0.5 + rng.random() / 2))
+
+
+def inflate_limited(data: bytes, limit: int) -> bytes:
+    """``Content-Encoding: deflate`` (zlib-wrapped, or raw as some servers send it) under a size limit."""
+    for wbits in (zlib.MAX_WBITS, -zlib.MAX_WBITS):
+        decompressor = zlib.decompressobj(wbits)
+        try:
+            out = decompressor.decompress(data, limit + 1)
+        except zlib.error:
+            continue
+        if len(out) > limit:
+            raise ResponseTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
+        return out
+    raise UnsupportedContent("body is not valid deflate data")
+
+
+def decode_body(body: bytes, content_encoding: Optional[str], limit: int) -> bytes:
+    """The body with its content encodings undone, never holding more than ``limit`` bytes.
+
+    A gzip file served as-is (``feed.xml.gz`` without a Content-Encoding) is
+    recognised by its magic number and inflated under the same limit.
+    """
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    for coding in reversed(codings):
+        if coding in ("gzip", "x-gzip"):
+            body = _gunzip(body, limit)
+        elif coding == "deflate":
+            body = inflate_limited(body, limit)
+        elif coding != "identity":
+            raise UnsupportedContent(f"unsupported Content-Encoding {coding!r} (we ask for gzip or deflate)")
+    if body.startswith(GZIP_MAGIC):
+        body = _gunzip(body, limit)
+    return body
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    try:
+        return gunzip_limited(body, limit)
+    except DocumentTooLarge as error:
+        raise ResponseTooLarge(f"decompressed body exceeds the limit of {limit} bytes (a compression bomb?)") from error
+    except (UnreadableDocument, zlib.error, EOFError, OSError) as error:
+        raise TruncatedResponse(f"corrupt or truncated gzip body: {error}") from error
+
+
+def _read_body(response: requests.Response, policy: FetchPolicy, deadline: float, clock: Callable[[], float]) -> bytes:
+    """The raw (still encoded) body, streamed so limits and the deadline cut it off early."""
+    declared = response.headers.get("Content-Length")
+    if declared and declared.strip().isdigit() and int(declared) > policy.max_bytes:
+        raise ResponseTooLarge(f"Content-Length {int(declared)} exceeds the limit of {policy.max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    raw = response.raw
+    try:
+        while True:
+            if clock() > deadline:
+                raise DeadlineExceeded(f"response not complete after the {policy.deadline:g} s deadline")
+            # read1 returns what has arrived instead of waiting for a full
+            # chunk, so a server trickling bytes meets the deadline check.
+            chunk = raw.read1(_CHUNK, decode_content=False)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > policy.max_bytes:
+                raise ResponseTooLarge(f"body exceeds the limit of {policy.max_bytes} bytes")
+            chunks.append(chunk)
+    except urllib3.exceptions.ReadTimeoutError as error:
+        raise FetchTimeout(f"no data for {policy.read_timeout:g} s while reading the body") from error
+    except (urllib3.exceptions.ProtocolError, urllib3.exceptions.IncompleteRead) as error:
+        raise TruncatedResponse(f"connection closed mid-body after {size} bytes: {error}") from error
+    except OSError as error:
+        raise ConnectionFailed(f"connection failed while reading the body: {error}") from error
+    return b"".join(chunks)
+
+
+def _request(
+    session: requests.Session,
+    url: str,
+    policy: FetchPolicy,
+    validators: Optional[Validators],
+    deadline: float,
+    clock: Callable[[], float],
+) -> _Response:
+    """One attempt: follows redirects ourselves so every hop is checked, reads and decodes the body."""
+    current = url
+    visited = {url}
+    redirects = 0
+    while True:
+        check_url(current, policy.allow_private_hosts)
+        headers: dict[str, str] = {}
+        if validators is not None:
+            if validators.etag:
+                headers["If-None-Match"] = validators.etag
+            if validators.last_modified:
+                headers["If-Modified-Since"] = validators.last_modified
+        timeout = (policy.connect_timeout, min(policy.read_timeout, max(0.1, deadline - clock())))
+        try:
+            response = session.get(current, headers=headers, stream=True, allow_redirects=False, timeout=timeout)
+        except requests.exceptions.ConnectTimeout as error:
+            raise FetchTimeout(f"could not connect within {policy.connect_timeout:g} s", url) from error
+        except requests.exceptions.ReadTimeout as error:
+            raise FetchTimeout(f"no response within {policy.read_timeout:g} s", url) from error
+        except requests.exceptions.InvalidURL as error:
+            raise BlockedURL(f"invalid URL: {error}", url) from error
+        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
+            raise ConnectionFailed(f"connection failed: {_root_message(error)}", url) from error
+        with response:
+            status = response.status_code
+            location = response.headers.get("Location")
+            if status in _REDIRECTS and location:
+                target = urljoin(current, location.strip())
+                redirects += 1
+                if target in visited:
+                    raise TooManyRedirects(f"redirect loop: {current} → {target}", url)
+                if redirects > policy.max_redirects:
+                    raise TooManyRedirects(f"more than {policy.max_redirects} redirects (last to {target})", url)
+                visited.add(target)
+                current = target
+                continue
+            body = b"" if status == 304 or status >= 400 else _read_body(response, policy, deadline, clock)
+            return _Response(status, current, response.headers, body, len(body), redirects)
+
+
+def _root_message(error: BaseException) -> str:
+    """The innermost cause's message: requests wraps urllib3 wraps the socket error."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        nested = error.__cause__ or error.__context__
+        assert nested is not None
+        if isinstance(nested, BlockedURL):
+            return str(nested)
+        error = nested
+    for arg in getattr(error, "args", ()):
+        inner = getattr(arg, "reason", None)
+        if inner is not None:
+            return str(inner)
+    return str(error) or type(error).__name__
+
+
+def _blocked_cause(error: BaseException) -> Optional[BlockedURL]:
+    seen: set[int] = set()
+    current: Optional[BaseException] = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, BlockedURL):
+            return current
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, BlockedURL):
+            return reason
+        for arg in getattr(current, "args", ()):
+            if isinstance(arg, BaseException):
+                found = _blocked_cause(arg)
+                if found:
+                    return found
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def fetch(
+    session: requests.Session,
+    url: str,
+    policy: FetchPolicy,
+    validators: Optional[Validators] = None,
+    gate: Optional[Callable[[], None]] = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    rng: Optional[random.Random] = None,
+) -> FetchOutcome:
+    """Fetch ``url`` with retries; never raises for anything the server or network does.
+
+    ``gate`` is called before every attempt (per-host politeness). The outcome
+    has the decoded body for a 2xx, ``not_modified`` for a 304, else ``error``.
+    """
+    rng = rng or random.Random()
+    outcome = FetchOutcome(url)
+    started = clock()
+    while True:
+        outcome.attempts += 1
+        if gate is not None:
+            gate()
+        retry_after: Optional[float] = None
+        try:
+            response = _request(session, url, policy, validators, clock() + policy.deadline, clock)
+            outcome.final_url = response.final_url
+            outcome.status = response.status
+            outcome.redirects = response.redirects
+            outcome.content_type = response.headers.get("Content-Type")
+            if response.status == 304:
+                outcome.not_modified = True
+                outcome.etag = response.headers.get("ETag") or (validators.etag if validators else None)
+                outcome.last_modified = response.headers.get("Last-Modified") or (
+                    validators.last_modified if validators else None
+                )
+                outcome.error = None
+                break
+            if response.status >= 300:
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                error_type = (
+                    RetryableStatus
+                    if response.status in _RETRYABLE_STATUS or response.status >= 500
+                    else HTTPStatusError
+                )
+                raise error_type(f"HTTP {response.status} {_reason(response.status)}", url)
+            outcome.wire_bytes = response.wire_bytes
+            body = decode_body(response.body, response.headers.get("Content-Encoding"), policy.max_decompressed)
+            if not body.strip():
+                raise EmptyResponse(f"HTTP {response.status} with an empty body", url)
+            outcome.body = body
+            outcome.etag = response.headers.get("ETag")
+            outcome.last_modified = response.headers.get("Last-Modified")
+            outcome.error = None
+            break
+        except FetchError as fetch_error:
+            outcome.error = fetch_error
+        except Exception as other:  # noqa: BLE001 - an unexpected client failure is still this feed's outcome
+            outcome.error = _blocked_cause(other) or ConnectionFailed(f"{type(other).__name__}: {other}", url)
+        failure = outcome.error
+        if not failure.retryable or outcome.attempts > policy.retries:
+            break
+        wait = retry_delay(outcome.attempts, policy, retry_after, rng)
+        if wait > policy.max_retry_wait:
+            outcome.error = type(failure)(
+                f"{failure} (server asked to wait {wait:.0f} s, over --max-retry-wait {policy.max_retry_wait:g} s)",
+                url,
+            )
+            break
+        outcome.waits.append(wait)
+        sleep(wait)
+    outcome.elapsed = clock() - started
+    return outcome
+
+
+def _reason(status: int) -> str:
+    try:
+        from http import HTTPStatus
+
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+# --------------------------------------------------------------------------
+# Many fetches: per-host politeness, hosts in parallel
+# --------------------------------------------------------------------------
+
+
+class HostGate:
+    """Spaces request starts to one host at least ``delay`` seconds apart, across threads."""
+
+    def __init__(
+        self,
+        delay: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.delay = delay
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def __call__(self) -> None:
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + self.delay
+        if start > now:
+            self._sleep(start - now)
+
+
+T = TypeVar("T")
+J = TypeVar("J")
+
+
+def host_of(url: str) -> str:
+    return (urlparse(url).hostname or "").lower()
+
+
+def fetch_all(
+    jobs: Iterable[J],
+    work: Callable[[J, HostGate], T],
+    key: Callable[[J], str],
+    threads: int,
+    per_host: int,
+    delay: float,
+) -> Iterator[tuple[J, T | BaseException]]:
+    """Runs ``work`` on every job, yielding ``(job, result or exception)`` as each finishes.
+
+    Each host gets at most ``per_host`` lanes; a lane takes that host's jobs
+    one after another, passing through the host's gate before each request.
+    Lanes of different hosts run side by side on ``threads`` threads, so one
+    slow or rate-limited host never holds up the others, and a lane never
+    waits on a host it is not fetching.
+    """
+    by_host: dict[str, queue.SimpleQueue[J]] = {}
+    total = 0
+    for job in jobs:
+        by_host.setdefault(key(job), queue.SimpleQueue()).put(job)
+        total += 1
+    if not total:
+        return
+    gates = {host: HostGate(delay) for host in by_host}
+    done: queue.SimpleQueue[tuple[J, T | BaseException]] = queue.SimpleQueue()
+
+    def lane(host: str) -> None:
+        pending = by_host[host]
+        while True:
+            try:
+                job = pending.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                done.put((job, work(job, gates[host])))
+            except BaseException as error:  # noqa: BLE001 - handed to the caller, never lost
+                done.put((job, error))
+
+    lanes = [host for index in range(per_host) for host in by_host if by_host[host].qsize() > index]
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="newsbeam-fetch") as pool:
+        for host in lanes:
+            pool.submit(lane, host)
+        for _ in range(total):
+            yield done.get()
+
+
+# --------------------------------------------------------------------------
+# Beam
+# --------------------------------------------------------------------------
+
+
+def validators_for(state: Optional[FeedState], policy: FetchPolicy) -> Optional[Validators]:
+    """The conditional-request headers for a feed, from what the last successful run kept."""
+    if not policy.conditional or state is None or state.kind == "opml":
+        return None
+    if not state.etag and not state.last_modified:
+        return None
+    return Validators(state.etag, state.last_modified)
+
+
+def shard_of(url: str, shards: int) -> int:
+    """Stable shard of a URL's host: one host's feeds always meet in one worker, so its limits hold."""
+    digest = hashlib.blake2b(host_of(url).encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") % max(1, shards)
+
+
+def listed_requests(body: bytes, parent: FeedRequest, base: str) -> tuple[list[FeedRequest], list[str]]:
+    """The feeds an OPML list fetched from ``base`` names, as absolute http(s) URLs.
+
+    References a remote list makes to anything but http(s) (``file:``,
+    absolute local paths) are returned apart as refused: remote content must
+    never make us read local files.
+    """
+    accepted, refused = [], []
+    for reference in opml_feeds(body):
+        target = urljoin(base, reference)
+        if urlparse(target).scheme.lower() in ("http", "https"):
+            accepted.append(FeedRequest(target, parent.url))
+        else:
+            refused.append(target)
+    return accepted, refused
+
+
+class _FetchShard(SafeDoFn):
+    """Fetches one shard's feeds (all feeds of its hosts) with the host-aware scheduler."""
+
+    stage = "fetch"
+    counts_read = True
+
+    def __init__(self, run_id: str, policy: FetchPolicy, expand_opml: bool):
+        super().__init__(run_id)
+        self.policy = policy
+        self.expand_opml = expand_opml
+        self._ok = counter("feeds.fetched")
+        self._not_modified = counter("feeds.not_modified")
+        self._failed = counter("feeds.failed")
+        self._retries = counter("feeds.retries")
+        self._redirects = counter("feeds.redirects")
+        self._bytes = counter("bytes_fetched")
+        self._opml = counter("opml_fetched")
+        self._documents = counter("documents_read")
+        self._session: Optional[requests.Session] = None
+
+    def setup(self) -> None:
+        self._session = make_session(self.policy)
+
+    def teardown(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+    def process(  # type: ignore[override]
+        self, element: tuple[int, Iterable[FeedRequest]], state: Mapping[str, FeedState]
+    ) -> Iterator[Any]:
+        _, requests_ = element
+        if self._session is None:
+            self.setup()
+        session = self._session
+        assert session is not None
+        policy = self.policy
+
+        def work(request: FeedRequest, gate: HostGate) -> FetchOutcome:
+            return fetch(session, request.url, policy, validators_for(state.get(request.url), policy), gate)
+
+        results = fetch_all(
+            list(requests_),
+            work,
+            lambda r: host_of(r.url),
+            policy.threads,
+            policy.per_host_concurrency,
+            policy.per_host_delay,
+        )
+        for request, outcome in results:
+            if isinstance(outcome, BaseException):
+                outcome = FetchOutcome(request.url, error=ConnectionFailed(f"fetch crashed: {outcome!r}", request.url))
+            yield from self._emit(request, outcome)
+
+    def _emit(self, request: FeedRequest, outcome: FetchOutcome) -> Iterator[Any]:
+        self._retries.inc(max(0, outcome.attempts - 1))
+        self._redirects.inc(outcome.redirects)
+        self._bytes.inc(outcome.wire_bytes)
+        fetched_at = Timestamp.of(time.time())
+        kind = "feed"
+        error: Optional[BaseException] = outcome.error
+        if error is None and outcome.body is not None and looks_like_opml(outcome.body):
+            kind = "opml"
+            self._opml.inc()
+            try:
+                yield from self._expand(request, outcome)
+            except Exception as opml_error:  # noqa: BLE001 - an unreadable list is this URL's failure
+                error = opml_error
+        elif error is None and outcome.body is not None:
+            self._documents.inc()
+            yield RawDocument(request.url, "http", outcome.body, fetched_at, outcome.content_type, request.parent)
+        if error is not None:
+            self._failed.inc()
+            yield self.dead_letter(
+                error, request, raw_bytes=outcome.body, raw_text=None if outcome.body else request.url
+            )
+        elif outcome.not_modified:
+            self._not_modified.inc()
+        else:
+            self._ok.inc()
+        yield beam.pvalue.TaggedOutput(
+            FETCHES,
+            FeedFetch(
+                url=request.url,
+                final_url=outcome.final_url,
+                parent=request.parent,
+                kind=kind,
+                status=np.int32(outcome.status) if outcome.status is not None else None,
+                error_class=type(error).__name__ if error is not None else None,
+                error_message=(str(error) or type(error).__name__)[:2000] if error is not None else None,
+                bytes=np.int64(outcome.wire_bytes),
+                not_modified=outcome.not_modified,
+                attempts=np.int32(outcome.attempts),
+                redirects=np.int32(outcome.redirects),
+                elapsed_ms=np.int64(int(outcome.elapsed * 1000)),
+                content_type=outcome.content_type,
+                etag=outcome.etag,
+                last_modified=outcome.last_modified,
+                fetched_at=fetched_at,
+            ),
+        )
+
+    def _expand(self, request: FeedRequest, outcome: FetchOutcome) -> Iterator[Any]:
+        if not self.expand_opml:
+            raise FetchError("an OPML list named by a fetched OPML list is not followed (one level of remote lists)")
+        assert outcome.body is not None
+        accepted, refused = listed_requests(outcome.body, request, outcome.final_url or request.url)
+        for child in accepted:
+            yield beam.pvalue.TaggedOutput(LISTED, child)
+        for target in refused:
+            yield self.dead_letter(
+                BlockedURL(f"refused {target!r} listed in remote OPML: only http(s) feeds are fetched", target),
+                FeedRequest(target, request.url),
+                raw_text=target,
+            )
+
+    def source_of(self, element: Any) -> str:
+        return str(getattr(element, "url", element))[:2000]
+
+
+class FetchFeeds(beam.PTransform):
+    """Feed URLs to ``RawDocument``s, with a ``FeedFetch`` per URL and dead letters.
+
+    URLs are grouped into shards by host (``--fetch-shards``), so each host's
+    politeness limits hold across the whole run; within a shard hosts are
+    fetched in parallel on ``--fetch-threads`` threads. With ``expand_opml``
+    an OPML list fetched here yields its feeds on the ``listed`` output, for
+    a second ``FetchFeeds``.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        policy: FetchPolicy,
+        state: beam.pvalue.AsSideInput,
+        shards: int = 1,
+        expand_opml: bool = True,
+    ):
+        super().__init__()
+        self.run_id = run_id
+        self.policy = policy
+        self.state = state
+        self.shards = shards
+        self.expand_opml = expand_opml
+
+    def expand(self, feeds: beam.PCollection[FeedRequest]) -> dict[str, beam.PCollection]:
+        shards = self.shards
+        fetched = (
+            feeds
+            | "OnePerUrl" >> beam.Map(lambda r: (r.url, r)).with_output_types(tuple[str, FeedRequest])
+            | "GroupByUrl" >> beam.GroupByKey()
+            | "First" >> beam.MapTuple(lambda _, copies: min(copies, key=lambda r: r.parent or ""))
+            | "ShardByHost" >> beam.Map(lambda r: (shard_of(r.url, shards), r))
+            | "GroupByShard" >> beam.GroupByKey()
+            | "Fetch"
+            >> beam.ParDo(_FetchShard(self.run_id, self.policy, self.expand_opml), self.state).with_outputs(
+                DEAD_LETTER, FETCHES, LISTED, main="documents"
+            )
+        )
+        documents = fetched.documents | "Spread" >> beam.Reshuffle()
+        return {
+            "documents": documents,
+            FETCHES: fetched[FETCHES],
+            LISTED: fetched[LISTED],
+            DEAD_LETTER: fetched[DEAD_LETTER],
+        }
