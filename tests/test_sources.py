@@ -196,7 +196,7 @@ def test_opml_seed_file() -> None:
     assert opml_feeds(seed.read_bytes()) == [
         "rss091_digest.xml",
         "_opml/regional.xml",
-        "https://feeds.example.com/world.xml",
+        "http://10.20.30.40/world.xml",
     ]
 
 

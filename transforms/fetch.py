@@ -27,6 +27,7 @@ server; ``FetchFeeds`` wraps them in a Beam transform.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import ipaddress
 import queue
 import random
@@ -70,7 +71,15 @@ from transforms.errors import (
 )
 from transforms.sources import GZIP_MAGIC, gunzip_limited, looks_like_opml, opml_feeds
 
-VERSION = "0.2.0"
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("newsbeam")
+    except importlib.metadata.PackageNotFoundError:  # running from a source tree that was not installed
+        return "dev"
+
+
+VERSION = _version()
 #: Output tags of ``FetchFeeds`` besides the documents.
 FETCHES = "fetches"
 LISTED = "listed"

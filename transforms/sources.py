@@ -27,6 +27,7 @@ from apache_beam.utils.timestamp import Timestamp
 from schemas import FeedRequest, RawDocument
 from transforms.errors import (
     DEAD_LETTER,
+    BlockedURL,
     DocumentTooLarge,
     InputNotFound,
     SafeDoFn,
@@ -142,6 +143,32 @@ def resolve_relative(parent: str, reference: str) -> str:
     return posixpath.join(posixpath.dirname(parent), reference)
 
 
+#: Beam filesystems' schemes: passed to FileSystems, which names the extra to
+#: install (apache-beam[gcp], [aws], …) when one is missing.
+_BEAM_SCHEMES = {"gs", "s3", "hdfs", "azfs"}
+
+
+def _local_or_filesystem(value: str) -> str:
+    """A ``file:`` URL as its path; any other scheme must be one of Beam's filesystems (gs://, s3://).
+
+    ftp:, gopher: and the like are refused by name rather than failing later
+    with a filesystem lookup error.
+    """
+    scheme = urlparse(value).scheme.lower()
+    if scheme == "file":
+        return unquote(urlparse(value).path)
+    if len(scheme) > 1 and scheme not in _BEAM_SCHEMES:  # "C:" is a drive letter, not a scheme
+        try:
+            FileSystems.get_filesystem(value)
+        except ValueError as error:
+            raise BlockedURL(
+                f"refused URL scheme {scheme!r}: feeds are fetched over http and https only, files are read "
+                "from local paths or Beam filesystems (gs://)",
+                source=value,
+            ) from error
+    return value
+
+
 def _match(pattern: str) -> list[str]:
     result = FileSystems.match([pattern])[0]
     return sorted(m.path for m in result.metadata_list if not m.path.endswith("/") and not _is_dir(m.path))
@@ -158,6 +185,7 @@ class _MatchInput(SafeDoFn):
     def process_element(self, value: str) -> Iterable[Any]:
         if is_url(value):
             return [beam.pvalue.TaggedOutput(URLS, FeedRequest(value, None))]
+        value = _local_or_filesystem(value)
         directory = value.endswith("/") or _is_dir(value)
         paths = [] if directory else _match(value)
         if not paths and not _GLOB_CHARS & set(value):
