@@ -21,11 +21,19 @@ import schemas
 from schemas import (
     ARTICLE_SCHEMA,
     DEAD_LETTER_SCHEMA,
+    FEED_HEALTH_SCHEMA,
+    FEED_SCHEMA_VERSION,
+    FEED_STATE_SCHEMA,
     SCHEMA_VERSION,
     Article,
     DeadLetter,
     EncodingInfo,
     Entity,
+    FeedFetch,
+    FeedHealth,
+    FeedOutcome,
+    FeedRequest,
+    FeedState,
     Repair,
     to_arrow_table,
 )
@@ -124,7 +132,15 @@ def _expected_arrow(field_type: schema_pb2.FieldType) -> pa.DataType:
     raise AssertionError(f"unexpected Beam type {field_type}")
 
 
-@pytest.mark.parametrize(("record", "arrow"), [(Article, ARTICLE_SCHEMA), (DeadLetter, DEAD_LETTER_SCHEMA)])
+@pytest.mark.parametrize(
+    ("record", "arrow"),
+    [
+        (Article, ARTICLE_SCHEMA),
+        (DeadLetter, DEAD_LETTER_SCHEMA),
+        (FeedHealth, FEED_HEALTH_SCHEMA),
+        (FeedState, FEED_STATE_SCHEMA),
+    ],
+)
 def test_arrow_schema_agrees_with_beam_schema_field_by_field(record: type, arrow: pa.Schema) -> None:
     beam_schema = named_tuple_to_schema(record)
     assert [f.name for f in beam_schema.fields] == arrow.names == list(record._fields)  # type: ignore[attr-defined]
@@ -379,6 +395,45 @@ def test_row_coder_is_compact() -> None:
     pickled = beam.coders.PickleCoder()
     article = full_article()
     assert len(coder.encode(article)) < len(pickled.encode(article))
+
+
+@pytest.mark.parametrize("arrow", [FEED_HEALTH_SCHEMA, FEED_STATE_SCHEMA])
+def test_feed_tables_carry_their_own_version(arrow: pa.Schema) -> None:
+    """The feed tables version their columns apart from articles, so a health column never bumps article rows."""
+    assert FEED_SCHEMA_VERSION == 1
+    assert arrow.metadata == {b"newsbeam.schema_version": b"1"}
+
+
+@pytest.mark.parametrize("record", [FeedRequest, FeedFetch, FeedOutcome, FeedHealth, FeedState])
+def test_feed_records_use_the_row_coder(record: type) -> None:
+    assert isinstance(beam.coders.registry.get_coder(record), beam.coders.RowCoder)
+
+
+def test_row_coder_round_trip_feed_health() -> None:
+    coder = beam.coders.RowCoder.from_type_hint(FeedHealth, beam.coders.registry)
+    row = FeedHealth(
+        run_id="r",
+        url="https://example.org/rss.xml",
+        final_url=None,
+        parent=None,
+        kind="feed",
+        status=None,
+        error_class="ConnectionFailed",
+        error_message="refused",
+        bytes=np.int64(0),
+        entries_seen=np.int32(0),
+        new_articles=np.int32(0),
+        duplicates=np.int32(0),
+        dead_lettered=np.int32(0),
+        not_modified=False,
+        attempts=np.int32(4),
+        redirects=np.int32(0),
+        elapsed_ms=np.int64(7012),
+        consecutive_failures=np.int32(3),
+        content_type=None,
+        fetched_at=Timestamp(micros=1_700_000_000_123_456),
+    )
+    assert coder.decode(coder.encode(row)) == row
 
 
 def test_registry_gives_row_coder_for_article() -> None:
