@@ -175,7 +175,7 @@ def _feed_lines(summary: Mapping[str, Any]) -> list[str]:
     fetched = feeds["fetched"] + feeds["not_modified"] + feeds["failed"]
     if not fetched and not summary["failing_feeds"]:
         return []
-    details = {k: v for k, v in feeds.items() if k not in ("fetched", "failing", "failed")}
+    details = {k: v for k, v in feeds.items() if k not in ("fetched", "failing")}
     lines = [f"  feeds fetched  {feeds['fetched']:>8}  {_inline(details)}"]
     failing = summary["failing_feeds"]
     lines.append(f"  feeds failing  {len(failing):>8}")

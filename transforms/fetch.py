@@ -165,13 +165,14 @@ def check_url(url: str, allow_private: bool = True) -> str:
         raise BlockedURL("URL has no host", url)
     host = host.lower()
     if not allow_private:
-        if host == "localhost" or host.endswith(".localhost"):
+        bare = host.rstrip(".")  # "localhost." is the same name, fully qualified
+        if bare == "localhost" or bare.endswith(".localhost"):
             raise BlockedURL(f"refused: {host} is a loopback name (pass --allow-private-hosts to fetch it)", url)
         try:
-            ipaddress.ip_address(host)
+            ipaddress.ip_address(bare)
         except ValueError:
             return host
-        reason = blocked_reason(host)
+        reason = blocked_reason(bare)
         if reason:
             raise BlockedURL(f"refused: {host} is a {reason} address (pass --allow-private-hosts to fetch it)", url)
     return host
@@ -289,7 +290,7 @@ def retry_after_seconds(value: Optional[str], now: Optional[float] = None) -> Op
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)
@@ -318,6 +319,8 @@ def inflate_limited(data: bytes, limit: int) -> bytes:
             continue
         if len(out) > limit:
             raise ResponseTooLarge(f"decompressed body exceeds the limit of {limit} bytes")
+        if not decompressor.eof:
+            raise TruncatedResponse("deflate body ends before its stream does (truncated)")
         return out
     raise UnsupportedContent("body is not valid deflate data")
 
@@ -353,7 +356,8 @@ def _gunzip(body: bytes, limit: int) -> bytes:
 def _read_body(response: requests.Response, policy: FetchPolicy, deadline: float, clock: Callable[[], float]) -> bytes:
     """The raw (still encoded) body, streamed so limits and the deadline cut it off early."""
     declared = response.headers.get("Content-Length")
-    if declared and declared.strip().isdigit() and int(declared) > policy.max_bytes:
+    declared = (declared or "").strip()
+    if declared.isascii() and declared.isdigit() and int(declared) > policy.max_bytes:
         raise ResponseTooLarge(f"Content-Length {int(declared)} exceeds the limit of {policy.max_bytes} bytes")
     chunks: list[bytes] = []
     size = 0

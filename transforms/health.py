@@ -310,4 +310,5 @@ def read_health(output: str, run_id: str) -> list[dict[str, Any]]:
     for metadata in sorted(matched, key=lambda m: m.path):
         with FileSystems.open(metadata.path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
             rows.extend(pq.read_table(handle, schema=FEED_HEALTH_SCHEMA).to_pylist())
-    return rows
+    # The glob also matches runs whose id extends this one ("nightly-2" for "nightly").
+    return [row for row in rows if row["run_id"] == run_id]
