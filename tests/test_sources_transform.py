@@ -202,7 +202,5 @@ def test_directory_with_trailing_slash_is_recursive(tree: Tree) -> None:
         ),
         label="CheckRecursive",
     )
-    assert_that(
-        read[DEAD_LETTER] | "Stages" >> beam.Map(lambda d: d.stage), equal_to(["read"]), label="CheckDead"
-    )
+    assert_that(read[DEAD_LETTER] | "Stages" >> beam.Map(lambda d: d.stage), equal_to(["read"]), label="CheckDead")
     pipeline.run().wait_until_finish()
