@@ -77,8 +77,9 @@ def build_ingest(pipeline: beam.Pipeline, config: IngestConfig) -> IngestOutputs
     fetched = read[URLS] | "FetchFeeds" >> FetchFeeds(
         config.run_id, config.fetch, state_by_url, config.fetch_shards, expand_opml=True
     )
+    first_round = fetched[FETCHES] | "FetchedUrls" >> beam.Map(lambda f: f.url)
     listed = fetched[LISTED] | "FetchListedFeeds" >> FetchFeeds(
-        config.run_id, config.fetch, state_by_url, config.fetch_shards, expand_opml=False
+        config.run_id, config.fetch, state_by_url, config.fetch_shards, expand_opml=False, already_fetched=first_round
     )
     documents = (read["documents"], fetched["documents"], listed["documents"]) | "AllDocuments" >> beam.Flatten()
     parsed = documents | "ParseDocuments" >> ParseDocuments(config.run_id, config.max_entries_per_feed)

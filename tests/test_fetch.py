@@ -56,7 +56,7 @@ from transforms.fetch import (
     FetchPolicy,
     HostGate,
     Validators,
-    _GuardedAdapter,
+    _FetchAdapter,
     blocked_reason,
     check_url,
     decode_body,
@@ -356,7 +356,7 @@ def test_the_same_url_is_fetched_when_private_hosts_are_allowed(server: FeedServ
 
 @pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "0177.0.0.1", "127.1", "hosts-alias"])
 def test_connect_time_guard_refuses_names_that_reach_loopback(server: FeedServer, host: str) -> None:
-    """Hosts check_url cannot judge are refused by ``_GuardedConnectionMixin`` once it sees the peer address.
+    """Hosts check_url cannot judge are refused by ``_FetchConnectionMixin`` once it sees the peer address.
 
     ``localhost.`` (trailing dot) would be the classic case, but it is not in
     /etc/hosts here and resolving it would send a DNS query; a name /etc/hosts
@@ -1382,8 +1382,9 @@ def test_make_session_mounts_the_guard_only_when_private_hosts_are_refused() -> 
     open_ = make_session(policy(allow_private_hosts=True))
     try:
         for scheme in ("http://x.example/", "https://x.example/"):
-            assert isinstance(guarded.get_adapter(scheme), _GuardedAdapter)
-            assert not isinstance(open_.get_adapter(scheme), _GuardedAdapter)
+            guarded_adapter, open_adapter = guarded.get_adapter(scheme), open_.get_adapter(scheme)
+            assert isinstance(guarded_adapter, _FetchAdapter) and guarded_adapter.check_peer
+            assert isinstance(open_adapter, _FetchAdapter) and not open_adapter.check_peer
     finally:
         guarded.close()
         open_.close()

@@ -551,14 +551,6 @@ def test_failing_feed_health(first: Run, misbehaving: Misbehaving, key: str) -> 
     assert first.articles_from(misbehaving.urls[key]) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a response whose 200 status line and headers arrived but whose body then failed (Content-Length "
-    "over --max-response-mb, body over it while streaming, deadline, truncation) has feed_health.status null "
-    "(and final_url null): transforms/fetch.py _request raises inside _read_body before the status reaches "
-    "FetchOutcome, contradicting FeedFetch's 'status is the last HTTP status seen (null when no response arrived)'; "
-    "the gzip bomb, failing after the body was read, does get 200",
-)
 def test_status_is_recorded_when_the_body_fails(first: Run, misbehaving: Misbehaving) -> None:
     statuses = {key: first.health[misbehaving.urls[key]]["status"] for key in BODY_FAILURES}
     assert statuses == dict.fromkeys(BODY_FAILURES, 200)
@@ -574,6 +566,11 @@ def test_failure_messages_say_what_happened(first: Run, misbehaving: Misbehaving
     assert "text/html" in message["html"]
     assert "Content-Length" in message["too_large_declared"]
     assert "compression bomb" in message["bomb"] or "decompressed" in message["bomb"]
+
+
+def test_deadline_cuts_off_a_trickling_body(first: Run, misbehaving: Misbehaving) -> None:
+    row = first.health[misbehaving.urls["slow"]]
+    assert 1900 <= row["elapsed_ms"] < 3500, row["elapsed_ms"]  # --fetch-deadline 2; the whole body would take ~12 s
 
 
 def test_retry_after_500_then_success(first: Run, misbehaving: Misbehaving) -> None:
@@ -865,6 +862,31 @@ def test_second_run_failing_feeds_are_dead_lettered_again(second: Run, misbehavi
         assert (dead["stage"], dead["error_type"]) == (expected.stage, expected.error_class)
 
 
+def test_feed_state_after_the_runs(misbehaving: Misbehaving) -> None:
+    output = misbehaving.first.output
+    files = sorted((output / "feed_state").glob("state-*.parquet"))
+    assert [f.name.rsplit("-", 1)[-1] for f in files] == ["first.parquet", "second.parquet", "unconditional.parquet"]
+    con = duckdb.connect()
+    try:
+        cursor = con.execute(f"SELECT * FROM read_parquet('{files[-1]}')")
+        names = [d[0] for d in cursor.description]
+        state = {row[0]: dict(zip(names, row, strict=True)) for row in cursor.fetchall()}
+    finally:
+        con.close()
+    urls = misbehaving.urls
+    assert set(state) == set(urls.values())  # feeds not fetched by the last run are remembered as they were
+    assert (state[urls["rss"]]["etag"], state[urls["rss"]]["last_status"]) == ('"rss-v1"', 200)
+    assert state[urls["atom"]]["last_modified"] == http_date(ATOM_MODIFIED)
+    assert (state[urls["gzip"]]["etag"], state[urls["gzip"]]["last_status"]) == ('"gzip-v1"', 304)  # kept on a 304
+    assert state[urls["growing"]]["etag"] == '"grow-v2"'
+    assert state[urls["html"]]["etag"] is None  # content failed: validators forgotten
+    for key in FAILING:
+        assert state[urls[key]]["consecutive_failures"] == 2, key
+        assert state[urls[key]]["last_success_at"] is None, key
+    assert state[urls["recovering"]]["consecutive_failures"] == 0
+    assert state[urls["recovering"]]["last_success_at"] is not None
+
+
 def test_conditional_get_off_sends_no_validators(misbehaving: Misbehaving) -> None:
     run = misbehaving.unconditional
     assert run.code == 0
@@ -877,6 +899,111 @@ def test_conditional_get_off_sends_no_validators(misbehaving: Misbehaving) -> No
         assert (row["status"], row["not_modified"]) == (200, False)
         assert (row["entries_seen"], row["new_articles"], row["duplicates"]) == (3, 0, 3)
     assert_reconciles(run)
+
+
+# --------------------------------------------------------------------------
+# Formats and framings a feed reader meets
+# --------------------------------------------------------------------------
+
+JSON_FEED_ITEM = {
+    "id": "http://news.example/json-feed/1",
+    "url": "http://news.example/json-feed/1",
+    "title": "The city council approved the new bridge",
+    "content_html": "<p>The city council approved the new bridge on Monday after a long debate about its costs.</p>",
+    "date_published": "2024-01-02T10:00:00Z",
+}
+UTF16_ENTRY = {
+    "title": "Zoé’s café reopened",
+    "link": "http://news.example/charset/utf16",
+    "guid": "http://news.example/charset/utf16",
+    "description": "The café “Zoé” reopened on Monday after the renovation of its kitchen and dining room.",
+}
+
+
+@dataclass
+class FormatsRun:
+    run: Run
+    urls: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def formats(tmp_path_factory: pytest.TempPathFactory) -> FormatsRun:
+    json_feed = json.dumps(
+        {
+            "version": "https://jsonfeed.org/version/1.1",
+            "title": "A JSON feed",
+            "home_page_url": "http://example.org/",
+            "items": [JSON_FEED_ITEM],
+        }
+    )
+    with FeedServer() as server:
+        server.route("/target.xml", static(rss(entries("dotdot-redirect", 2))))
+        urls = {
+            # The fetcher's Accept header asks for application/feed+json.
+            "json_feed": server.route("/feed.json", static(json_feed, content_type="application/feed+json")),
+            # UTF-16 bytes (with BOM and declaration) under a UTF-8 label.
+            "utf16": server.route(
+                "/utf16.xml",
+                static(rss([UTF16_ENTRY], encoding="utf-16"), content_type="application/rss+xml; charset=utf-8"),
+            ),
+            "json_labelled_rss": server.route(
+                "/labelled-json.xml", static(rss(entries("labelled-json", 2)), content_type="application/json")
+            ),
+            "created": server.route(
+                "/created.xml", Response(201, {"Content-Type": RSS_TYPE}, rss(entries("created", 2)))
+            ),
+            "dotdot_redirect": server.route("/a/b/start.xml", redirect("../../target.xml", status=302)),
+            "retry_after_past_date": server.route(
+                "/retry-after-date.xml",
+                sequence(
+                    Response(503, {"Retry-After": "Sun, 06 Nov 1994 08:49:37 GMT"}, b"busy"),
+                    static(rss(entries("retry-after-date", 2))),
+                ),
+            ),
+        }
+        run = ingest(list(urls.values()), tmp_path_factory.mktemp("formats") / "out", "formats", *FAST, server=server)
+        return FormatsRun(run, urls)
+
+
+def test_formats_run_completes(formats: FormatsRun) -> None:
+    assert formats.run.code == 0, formats.run.err
+    assert_reconciles(formats.run)
+    assert sorted(formats.run.health) == sorted(formats.urls.values())
+
+
+def test_utf16_feed_under_a_utf8_label(formats: FormatsRun) -> None:
+    (article,) = formats.run.articles_from(formats.urls["utf16"])
+    assert article["title"] == UTF16_ENTRY["title"]
+    assert UTF16_ENTRY["description"] in article["text"]
+
+
+@pytest.mark.parametrize(
+    ("key", "prefix", "attempts", "status"),
+    [
+        ("json_labelled_rss", "labelled-json", 1, 200),
+        ("created", "created", 1, 201),
+        ("dotdot_redirect", "dotdot-redirect", 1, 200),
+        ("retry_after_past_date", "retry-after-date", 2, 200),
+    ],
+)
+def test_feeds_a_lenient_reader_accepts(formats: FormatsRun, key: str, prefix: str, attempts: int, status: int) -> None:
+    url = formats.urls[key]
+    row = formats.run.health[url]
+    assert (row["error_class"], row["status"], row["attempts"]) == (None, status, attempts), row
+    assert sorted(a["url"] for a in formats.run.articles_from(url)) == sorted(links(entries(prefix, 2)))
+
+
+def test_relative_redirect_with_dot_segments(formats: FormatsRun) -> None:
+    row = formats.run.health[formats.urls["dotdot_redirect"]]
+    assert row["final_url"] == formats.urls["dotdot_redirect"].replace("/a/b/start.xml", "/target.xml")
+    assert row["redirects"] == 1
+
+
+def test_json_feed_items_are_written(formats: FormatsRun) -> None:
+    url = formats.urls["json_feed"]
+    written = formats.run.articles_from(url)
+    assert [(a["url"], a["title"]) for a in written] == [(JSON_FEED_ITEM["url"], JSON_FEED_ITEM["title"])]
+    assert "long debate" in written[0]["text"]
 
 
 # --------------------------------------------------------------------------
@@ -1018,39 +1145,20 @@ def test_relisted_run_completes(relisted: RelistedRun) -> None:
     assert_reconciles(run)
     assert run.health[relisted.listed_only]["parent"] == relisted.listing
     assert run.health[relisted.direct]["parent"] is None
-    for url in (relisted.direct, relisted.listed_only):
-        assert {a["url"] for a in run.articles_from(url)} == {a["url"] for a in run.articles_from(url)}
-        assert len(run.articles_from(url)) == 2
+    for url, prefix in ((relisted.direct, "relisted-direct"), (relisted.listed_only, "relisted-only")):
+        assert sorted(a["url"] for a in run.articles_from(url)) == sorted(links(entries(prefix, 2)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a feed given on the command line (or an OPML URL) that a remote OPML list also names is fetched "
-    "twice in one run, once per round: FetchFeeds dedups URLs only within a round (OnePerUrl), so "
-    "FetchListedFeeds requests /direct.xml and /list.opml again",
-)
 def test_a_url_is_fetched_once_per_run(relisted: RelistedRun) -> None:
     run = relisted.run
     assert [len(run.requests_for(path)) for path in ("/direct.xml", "/list.opml", "/listed-only.xml")] == [1, 1, 1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: for a feed fetched in both rounds, feed_health keeps one outcome (entries_seen=2) but sums the "
-    "written and duplicate counts of both documents (new_articles=2, duplicates=2), so new_articles + duplicates + "
-    "dead_lettered != entries_seen (transforms/health.py _JoinFeed: _single(outcome) vs sum(written/duplicates))",
-)
 def test_relisted_feed_health_reconciles(relisted: RelistedRun) -> None:
     row = relisted.run.health[relisted.direct]
     assert row["new_articles"] + row["duplicates"] + row["dead_lettered"] == row["entries_seen"], row
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a remote OPML list that names itself is fetched again in the second round and dead-lettered "
-    "there (FetchError 'one level of remote lists', counted in feeds.failed) while its feed_health row (the first "
-    "round's) shows no error and it is not in failing_feeds: dead letters and feed health disagree",
-)
 def test_fetch_dead_letters_agree_with_feed_health(relisted: RelistedRun) -> None:
     run = relisted.run
     failing = {url for url, row in run.health.items() if row["error_class"]}
@@ -1058,24 +1166,12 @@ def test_fetch_dead_letters_agree_with_feed_health(relisted: RelistedRun) -> Non
     assert run.summary["feeds"]["failed"] == len(failing)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: --per-host-delay is not kept between the two fetch rounds: the feeds a fetched OPML list names are "
-    "requested from the same host right after the list (~50 ms later with --per-host-delay 0.5), because "
-    "FetchFeeds and FetchListedFeeds each build their own HostGate in fetch_all",
-)
 def test_per_host_delay_holds_across_opml_rounds(relisted: RelistedRun) -> None:
     starts = sorted(r.time for r in relisted.run.requests)
     gaps = [round(b - a, 3) for a, b in zip(starts, starts[1:], strict=False)]
     assert min(gaps) >= 0.48, gaps
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: --fetch-deadline does not bound the response head: a server that sends the status line at once "
-    "and then one header line every 0.4 s holds the fetch for the whole trickle (~3.2 s with --fetch-deadline 1), "
-    "since the deadline is only checked in _read_body and each recv stays under --read-timeout",
-)
 def test_deadline_covers_a_trickled_response_head(tmp_path: Path) -> None:
     body = rss(entries("head-trickle", 1))
 
@@ -1196,15 +1292,14 @@ def test_numeric_host_forms_are_refused_at_connect_time(ssrf: SsrfRun, key: str)
     assert (dead["stage"], dead["error_type"]) == ("fetch", "BlockedURL")
 
 
-def test_localhost_with_a_trailing_dot_is_not_fetched(ssrf: SsrfRun) -> None:
+def test_localhost_with_a_trailing_dot_is_refused(ssrf: SsrfRun) -> None:
+    # "localhost." is the same name fully qualified: refused by name, or at the latest once connected.
     url = ssrf.urls["trailing_dot"]
     row = ssrf.run.health[url]
-    try:
-        resolvable = bool(socket.getaddrinfo("localhost.", None))
-    except OSError:
-        resolvable = False
-    # It passes the name check; where the name resolves, the connection to 127.0.0.1 is refused once made.
-    assert row["error_class"] == ("BlockedURL" if resolvable else "ConnectionFailed"), row
+    assert row["error_class"] == "BlockedURL", row
+    assert row["attempts"] == 1
+    (dead,) = ssrf.run.dead_for(url)
+    assert (dead["stage"], dead["error_type"]) == ("fetch", "BlockedURL")
     assert ssrf.run.requests == []
 
 

@@ -31,6 +31,7 @@ import importlib.metadata
 import ipaddress
 import queue
 import random
+import socket
 import threading
 import time
 import zlib
@@ -178,44 +179,89 @@ def check_url(url: str, allow_private: bool = True) -> str:
     return host
 
 
-class _GuardedConnectionMixin:
-    """Checks the address a new connection actually reached, which defeats DNS rebinding."""
+#: The deadline of the request the current thread is making, for the
+#: connection classes below (urllib3 gives them no per-request argument).
+_WATCH = threading.local()
+
+
+class _Watch:
+    """One attempt's deadline (monotonic seconds) and whether the watchdog cut it off."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.fired = False
+
+
+class _FetchConnectionMixin:
+    """Connection hooks: the address check (when ``check_peer``) and a watchdog on the response head.
+
+    The address a new connection actually reached is checked after it is
+    made, which defeats DNS rebinding and covers redirect targets. The
+    watchdog shuts the socket down when the attempt's deadline passes while
+    the status line and headers are still arriving: the read timeout alone
+    cannot stop a server that trickles a header byte every few seconds.
+    """
 
     host: str
+    sock: Any
+    check_peer = False
 
     def _new_conn(self) -> Any:
         sock = super()._new_conn()  # type: ignore[misc]
-        peer = sock.getpeername()[0]
-        reason = blocked_reason(peer)
-        if reason:
-            sock.close()
-            raise BlockedURL(
-                f"refused: {self.host} is at {peer}, a {reason} address (pass --allow-private-hosts to fetch it)",
-                self.host,
-            )
+        if self.check_peer:
+            peer = sock.getpeername()[0]
+            reason = blocked_reason(peer)
+            if reason:
+                sock.close()
+                raise BlockedURL(
+                    f"refused: {self.host} is at {peer}, a {reason} address (pass --allow-private-hosts to fetch it)",
+                    self.host,
+                )
         return sock
 
+    def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+        watch: Optional[_Watch] = getattr(_WATCH, "current", None)
+        sock = self.sock
+        if watch is None or sock is None:
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
 
-class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
-    pass
+        def cut() -> None:
+            watch.fired = True
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+        timer = threading.Timer(max(0.0, watch.deadline - time.monotonic()), cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            timer.cancel()
 
 
-class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
-    pass
+def _pool_classes(check_peer: bool) -> dict[str, type]:
+    http_conn = type("_FetchHTTPConnection", (_FetchConnectionMixin, HTTPConnection), {"check_peer": check_peer})
+    https_conn = type("_FetchHTTPSConnection", (_FetchConnectionMixin, HTTPSConnection), {"check_peer": check_peer})
+    return {
+        "http": type("_FetchHTTPPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn}),
+        "https": type("_FetchHTTPSPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn}),
+    }
 
 
-class _GuardedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTPConnection
+_GUARDED_POOLS = _pool_classes(check_peer=True)
+_PLAIN_POOLS = _pool_classes(check_peer=False)
 
 
-class _GuardedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPSConnection
+class _FetchAdapter(HTTPAdapter):
+    def __init__(self, check_peer: bool, **kwargs: Any):
+        self.check_peer = check_peer
+        super().__init__(**kwargs)
 
-
-class _GuardedAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = dict(_GUARDED_POOLS if self.check_peer else _PLAIN_POOLS)
 
 
 def make_session(policy: FetchPolicy) -> requests.Session:
@@ -227,11 +273,7 @@ def make_session(policy: FetchPolicy) -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     size = max(policy.per_host_concurrency, 4)
-    adapter: HTTPAdapter = (
-        HTTPAdapter(pool_maxsize=size, max_retries=0)
-        if policy.allow_private_hosts
-        else _GuardedAdapter(pool_maxsize=size, max_retries=0)
-    )
+    adapter = _FetchAdapter(check_peer=not policy.allow_private_hosts, pool_maxsize=size, max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers.update(
@@ -331,6 +373,8 @@ def decode_body(body: bytes, content_encoding: Optional[str], limit: int) -> byt
     A gzip file served as-is (``feed.xml.gz`` without a Content-Encoding) is
     recognised by its magic number and inflated under the same limit.
     """
+    if not body:
+        return body  # an empty body "encoded" as gzip is still empty, not a broken stream
     codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
     for coding in reversed(codings):
         if coding in ("gzip", "x-gzip"):
@@ -391,11 +435,18 @@ def _request(
     validators: Optional[Validators],
     deadline: float,
     clock: Callable[[], float],
+    outcome: FetchOutcome,
 ) -> _Response:
-    """One attempt: follows redirects ourselves so every hop is checked, reads and decodes the body."""
+    """One attempt: follows redirects ourselves so every hop is checked, reads and decodes the body.
+
+    What is known so far (final URL, status, redirects) is written into
+    ``outcome`` as it is learnt, so an attempt that fails mid-body still
+    reports the status it got.
+    """
     current = url
     visited = {url}
     redirects = 0
+    outcome.status, outcome.final_url, outcome.redirects = None, None, 0
     while True:
         check_url(current, policy.allow_private_hosts)
         headers: dict[str, str] = {}
@@ -404,23 +455,40 @@ def _request(
                 headers["If-None-Match"] = validators.etag
             if validators.last_modified:
                 headers["If-Modified-Since"] = validators.last_modified
-        timeout = (policy.connect_timeout, min(policy.read_timeout, max(0.1, deadline - clock())))
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise DeadlineExceeded(f"response not complete after the {policy.deadline:g} s deadline", url)
+        timeout = (policy.connect_timeout, min(policy.read_timeout, max(0.1, remaining)))
+        watch = _Watch(time.monotonic() + remaining)
+        _WATCH.current = watch
         try:
             response = session.get(current, headers=headers, stream=True, allow_redirects=False, timeout=timeout)
         except requests.exceptions.ConnectTimeout as error:
             raise FetchTimeout(f"could not connect within {policy.connect_timeout:g} s", url) from error
-        except requests.exceptions.ReadTimeout as error:
-            raise FetchTimeout(f"no response within {policy.read_timeout:g} s", url) from error
         except requests.exceptions.InvalidURL as error:
             raise BlockedURL(f"invalid URL: {error}", url) from error
-        except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError) as error:
+        except (
+            requests.exceptions.ConnectionError,
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ReadTimeout,
+        ) as error:
+            if watch.fired:
+                raise DeadlineExceeded(
+                    f"response head not complete after the {policy.deadline:g} s deadline", url
+                ) from error
+            if isinstance(error, requests.exceptions.ReadTimeout):
+                raise FetchTimeout(f"no response within {policy.read_timeout:g} s", url) from error
             raise ConnectionFailed(f"connection failed: {_root_message(error)}", url) from error
+        finally:
+            _WATCH.current = None
         with response:
             status = response.status_code
+            outcome.status, outcome.final_url = status, current
             location = response.headers.get("Location")
             if status in _REDIRECTS and location:
                 target = urljoin(current, location.strip())
                 redirects += 1
+                outcome.redirects = redirects
                 if target in visited:
                     raise TooManyRedirects(f"redirect loop: {current} → {target}", url)
                 if redirects > policy.max_redirects:
@@ -488,12 +556,11 @@ def fetch(
         outcome.attempts += 1
         if gate is not None:
             gate()
+        if outcome.attempts == 1:
+            started = clock()  # the wait for a turn at the host is politeness, not this feed's time
         retry_after: Optional[float] = None
         try:
-            response = _request(session, url, policy, validators, clock() + policy.deadline, clock)
-            outcome.final_url = response.final_url
-            outcome.status = response.status
-            outcome.redirects = response.redirects
+            response = _request(session, url, policy, validators, clock() + policy.deadline, clock, outcome)
             outcome.content_type = response.headers.get("Content-Type")
             if response.status == 304:
                 outcome.not_modified = True
@@ -586,6 +653,21 @@ def host_of(url: str) -> str:
     return (urlparse(url).hostname or "").lower()
 
 
+_GATES: dict[str, HostGate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def host_gate(host: str, delay: float) -> HostGate:
+    """This process's gate for ``host``: shared by every fetch in the process (both OPML rounds
+    included), so the delay between two requests to a host holds across them."""
+    with _GATES_LOCK:
+        gate = _GATES.get(host)
+        if gate is None:
+            gate = _GATES[host] = HostGate(delay)
+        gate.delay = delay
+        return gate
+
+
 def fetch_all(
     jobs: Iterable[J],
     work: Callable[[J, HostGate], T],
@@ -593,6 +675,7 @@ def fetch_all(
     threads: int,
     per_host: int,
     delay: float,
+    gate_for: Optional[Callable[[str], HostGate]] = None,
 ) -> Iterator[tuple[J, T | BaseException]]:
     """Runs ``work`` on every job, yielding ``(job, result or exception)`` as each finishes.
 
@@ -609,7 +692,7 @@ def fetch_all(
         total += 1
     if not total:
         return
-    gates = {host: HostGate(delay) for host in by_host}
+    gates = {host: gate_for(host) if gate_for else HostGate(delay) for host in by_host}
     done: queue.SimpleQueue[tuple[J, T | BaseException]] = queue.SimpleQueue()
 
     def lane(host: str) -> None:
@@ -716,6 +799,7 @@ class _FetchShard(SafeDoFn):
             policy.threads,
             policy.per_host_concurrency,
             policy.per_host_delay,
+            lambda host: host_gate(host, policy.per_host_delay),
         )
         for request, outcome in results:
             if isinstance(outcome, BaseException):
@@ -788,6 +872,16 @@ class _FetchShard(SafeDoFn):
         return str(getattr(element, "url", element))[:2000]
 
 
+def _first_not_fetched(element: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[FeedRequest]:
+    """One request per URL, none for a URL an earlier round fetched (a feed listed twice is fetched once)."""
+    _, grouped = element
+    if any(True for _ in grouped["done"]):
+        return
+    copies = list(grouped["requests"])
+    if copies:
+        yield min(copies, key=lambda r: r.parent or "")
+
+
 class FetchFeeds(beam.PTransform):
     """Feed URLs to ``RawDocument``s, with a ``FeedFetch`` per URL and dead letters.
 
@@ -795,7 +889,7 @@ class FetchFeeds(beam.PTransform):
     politeness limits hold across the whole run; within a shard hosts are
     fetched in parallel on ``--fetch-threads`` threads. With ``expand_opml``
     an OPML list fetched here yields its feeds on the ``listed`` output, for
-    a second ``FetchFeeds``.
+    a second ``FetchFeeds`` given the first one's URLs as ``already_fetched``.
     """
 
     def __init__(
@@ -805,6 +899,7 @@ class FetchFeeds(beam.PTransform):
         state: beam.pvalue.AsSideInput,
         shards: int = 1,
         expand_opml: bool = True,
+        already_fetched: Optional[beam.PCollection[str]] = None,
     ):
         super().__init__()
         self.run_id = run_id
@@ -812,14 +907,20 @@ class FetchFeeds(beam.PTransform):
         self.state = state
         self.shards = shards
         self.expand_opml = expand_opml
+        self.already_fetched = already_fetched
 
     def expand(self, feeds: beam.PCollection[FeedRequest]) -> dict[str, beam.PCollection]:
         shards = self.shards
+        keyed = feeds | "OnePerUrl" >> beam.Map(lambda r: (r.url, r)).with_output_types(tuple[str, FeedRequest])
+        done = (
+            self.already_fetched | "KeyFetched" >> beam.Map(lambda url: (url, True))
+            if self.already_fetched is not None
+            else feeds.pipeline | "NoneFetched" >> beam.Create([]).with_output_types(tuple[str, bool])
+        )
         fetched = (
-            feeds
-            | "OnePerUrl" >> beam.Map(lambda r: (r.url, r)).with_output_types(tuple[str, FeedRequest])
-            | "GroupByUrl" >> beam.GroupByKey()
-            | "First" >> beam.MapTuple(lambda _, copies: min(copies, key=lambda r: r.parent or ""))
+            {"requests": keyed, "done": done}
+            | "GroupByUrl" >> beam.CoGroupByKey()
+            | "FirstNotFetched" >> beam.FlatMap(_first_not_fetched).with_output_types(FeedRequest)
             | "ShardByHost" >> beam.Map(lambda r: (shard_of(r.url, shards), r))
             | "GroupByShard" >> beam.GroupByKey()
             | "Fetch"

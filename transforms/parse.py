@@ -441,6 +441,11 @@ def _json_records(value: Any, depth: int = 0) -> list[Any]:
         return value
     if not isinstance(value, Mapping) or depth >= 4:
         return [value]
+    version = value.get("version")
+    if isinstance(version, str) and "jsonfeed.org/version/" in version:
+        # A JSON Feed has a title and a home page of its own: its articles are its items.
+        items = value.get("items")
+        return list(items) if isinstance(items, list) else []
     if any(_field(value, name)[0] for name in ("title", "body", "url")):
         return [value]
     for key in _CONTAINER_KEYS:
