@@ -27,6 +27,7 @@ server; ``FetchFeeds`` wraps them in a Beam transform.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import importlib.metadata
 import ipaddress
 import queue
@@ -224,21 +225,66 @@ class _FetchConnectionMixin:
         sock = self.sock
         if watch is None or sock is None:
             return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        token = _WATCHDOG.watch(watch, sock)
+        try:
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            _WATCHDOG.release(token)
 
-        def cut() -> None:
+
+class _Watchdog:
+    """One thread per process that shuts down the sockets of responses past their deadline.
+
+    Cheaper than a timer thread per request: registering is a heap push under
+    a lock, and the thread sleeps until the earliest deadline.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._heap: list[tuple[float, int]] = []
+        self._active: dict[int, tuple[_Watch, Any]] = {}
+        self._next = 0
+        self._thread: Optional[threading.Thread] = None
+
+    def watch(self, watch: _Watch, sock: Any) -> int:
+        with self._lock:
+            self._next += 1
+            token = self._next
+            self._active[token] = (watch, sock)
+            heapq.heappush(self._heap, (watch.deadline, token))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="newsbeam-fetch-watchdog", daemon=True)
+                self._thread.start()
+            self._lock.notify()
+            return token
+
+    def release(self, token: int) -> None:
+        with self._lock:
+            self._active.pop(token, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while self._heap and self._heap[0][1] not in self._active:
+                    heapq.heappop(self._heap)  # released before its deadline
+                if not self._heap:
+                    self._lock.wait(timeout=60.0)
+                    continue
+                deadline, token = self._heap[0]
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    self._lock.wait(timeout=wait)
+                    continue
+                heapq.heappop(self._heap)
+                watch, sock = self._active.pop(token)
             watch.fired = True
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
 
-        timer = threading.Timer(max(0.0, watch.deadline - time.monotonic()), cut)
-        timer.daemon = True
-        timer.start()
-        try:
-            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
-        finally:
-            timer.cancel()
+
+_WATCHDOG = _Watchdog()
 
 
 def _pool_classes(check_peer: bool) -> dict[str, type]:
@@ -428,6 +474,25 @@ def _read_body(response: requests.Response, policy: FetchPolicy, deadline: float
     return b"".join(chunks)
 
 
+_DRAIN_LIMIT = 64 * 1024
+
+
+def _drain_small(response: requests.Response) -> None:
+    """Reads out a body we will not use (304, redirect, error page) so the connection can be reused.
+
+    Only bodies known to be small are drained; for anything else the
+    connection is dropped rather than read to the end for nothing.
+    """
+    declared = (response.headers.get("Content-Length") or "").strip()
+    bodiless = response.status_code == 304
+    if not bodiless and not (declared.isascii() and declared.isdigit() and int(declared) <= _DRAIN_LIMIT):
+        return
+    try:
+        response.raw.drain_conn()
+    except Exception:  # noqa: BLE001 - a connection that cannot be drained is simply not reused
+        pass
+
+
 def _request(
     session: requests.Session,
     url: str,
@@ -485,6 +550,8 @@ def _request(
             status = response.status_code
             outcome.status, outcome.final_url = status, current
             location = response.headers.get("Location")
+            if status == 304 or status >= 300:
+                _drain_small(response)
             if status in _REDIRECTS and location:
                 target = urljoin(current, location.strip())
                 redirects += 1
