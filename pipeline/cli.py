@@ -185,6 +185,7 @@ def fetch_policy(nb: NewsbeamOptions) -> FetchPolicy:
         per_host_concurrency=nb.per_host_concurrency,
         per_host_delay=nb.per_host_delay,
         threads=nb.fetch_threads,
+        discover=nb.discover_feeds,
     )
 
 
@@ -217,6 +218,7 @@ _REPORTED = {
     "per_host_delay",
     "fetch_threads",
     "fetch_shards",
+    "discover_feeds",
 }
 
 

@@ -268,6 +268,16 @@ class NewsbeamOptions(PipelineOptions):
             "output), so unchanged feeds cost a 304: on or off (off fetches every feed in full).",
         )
         parser.add_argument(
+            "--discover_feeds",
+            "--discover-feeds",
+            dest="discover_feeds",
+            type=_on_off,
+            default=True,
+            help='When a feed URL answers with a web page that advertises a feed (<link rel="alternate" '
+            'type="application/rss+xml">), fetch that feed instead, as feed readers do: on or off '
+            "(off: the page is a FeedError).",
+        )
+        parser.add_argument(
             "--per_host_concurrency",
             "--per-host-concurrency",
             dest="per_host_concurrency",

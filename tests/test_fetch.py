@@ -60,11 +60,13 @@ from transforms.fetch import (
     blocked_reason,
     check_url,
     decode_body,
+    discover_feed,
     fetch,
     fetch_all,
     host_of,
     inflate_limited,
     listed_requests,
+    looks_like_html_page,
     make_session,
     retry_after_seconds,
     retry_delay,
@@ -1516,3 +1518,85 @@ def test_fetch_feeds_second_round_does_not_follow_another_list(server: FeedServe
     assert_that(fetched[DEAD_LETTER], matcher(check_dead_letters), label="CheckDeadLetters")
     pipeline.run().wait_until_finish()
     assert server.requests_for("/feed.xml") == []  # the list was read, its feed not fetched
+
+
+# --------------------------------------------------------------------------
+# Feed autodiscovery
+# --------------------------------------------------------------------------
+
+_PAGE = (
+    b'<!DOCTYPE html><html><head><link rel="alternate" type="application/feed+json" href="/feed.json">'
+    b'<link rel="Alternate nofollow" type="application/atom+xml; charset=utf-8" href="atom.xml">'
+    b'<link rel="alternate" type="application/rss+xml" href="rss.xml">'
+    b'<link rel="alternate" type="text/html" href="/en/"><link rel="stylesheet" href="/s.css"></head>'
+    b"<body><p>news</p></body></html>"
+)
+
+
+def test_discover_feed_prefers_rss_and_atom_in_document_order() -> None:
+    assert discover_feed(_PAGE, "http://news.example/world/") == "http://news.example/world/atom.xml"
+
+
+def test_discover_feed_falls_back_to_json_feed() -> None:
+    page = b'<html><head><link rel="alternate" type="application/feed+json" href="/feed.json"></head></html>'
+    assert discover_feed(page, "https://news.example/a/b") == "https://news.example/feed.json"
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        b"<html><head><title>none</title></head><body></body></html>",
+        b'<html><head><link rel="alternate" type="application/rss+xml" href="file:///etc/passwd"></head></html>',
+        b'<html><head><link rel="alternate" type="application/rss+xml" href="javascript:alert(1)"></head></html>',
+        b'<html><head><link rel="alternate" type="application/rss+xml"></head></html>',
+        b'<html><head><link rel="stylesheet" type="application/rss+xml" href="/rss"></head></html>',
+        b"",
+        b"\x00\x01\x02",
+    ],
+)
+def test_discover_feed_finds_nothing(page: bytes) -> None:
+    assert discover_feed(page, "http://news.example/") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        (b"<!DOCTYPE html><html><body>x</body></html>", None, True),
+        (b"  <html lang='en'><body>x</body></html>", None, True),
+        (b"<p>anything</p>", "text/html; charset=utf-8", True),
+        (b'<?xml version="1.0"?><rss version="2.0"></rss>', None, False),
+        (b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"></feed>', "application/atom+xml", False),
+        (b"<feed><entry><content type='html'>&lt;html&gt;</content></entry></feed>", None, False),
+        (b'{"version": "https://jsonfeed.org/version/1.1"}', "application/feed+json", False),
+        (b"<html/>", "application/xhtml+xml", True),
+    ],
+)
+def test_looks_like_html_page(body: bytes, content_type: Optional[str], expected: bool) -> None:
+    assert looks_like_html_page(body, content_type) is expected
+
+
+def test_fetch_follows_a_page_to_its_feed_and_reports_the_hop(server: FeedServer) -> None:
+    feed = rss([entry(1, "disc")])
+    server.route("/d/feed.xml", static(feed, etag='"f1"'))
+    page = server.route("/d/", static(_PAGE.replace(b"atom.xml", b"feed.xml"), content_type="text/html"))
+    with make_session(policy(allow_private_hosts=True)) as session:
+        outcome = fetch(session, page, policy(allow_private_hosts=True))
+        assert outcome.error is None, outcome.error
+        assert (outcome.url, outcome.final_url, outcome.redirects, outcome.attempts) == (
+            page,
+            server.url("/d/feed.xml"),
+            1,
+            2,
+        )
+        assert outcome.body == feed and outcome.etag == '"f1"'
+        off = fetch(session, page, policy(allow_private_hosts=True, discover=False))
+        assert off.error is None and off.final_url == page and off.body is not None and b"<html" in off.body.lower()
+
+
+def test_fetch_reports_a_failing_discovered_feed_as_the_page_urls_failure(server: FeedServer) -> None:
+    page = server.route("/e/", static(_PAGE.replace(b"atom.xml", b"gone.xml"), content_type="text/html"))
+    with make_session(policy(allow_private_hosts=True)) as session:
+        outcome = fetch(session, page, policy(allow_private_hosts=True))
+    assert isinstance(outcome.error, HTTPStatusError)
+    assert outcome.url == page and outcome.status == 404
+    assert server.url("/e/gone.xml") in str(outcome.error)

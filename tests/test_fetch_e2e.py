@@ -1564,3 +1564,69 @@ def test_hostile_run_id_is_a_usage_error(tmp_path: Path, run_id: str) -> None:
     assert code == 2
     assert files_under(tmp_path) == before
     assert {p.name for p in tmp_path.parent.iterdir()} == outside
+
+
+# --------------------------------------------------------------------------
+# Feed autodiscovery: a page that advertises its feed
+# --------------------------------------------------------------------------
+
+
+def _page(feed_href: Optional[str], kind: str = "application/rss+xml") -> bytes:
+    link = f'<link rel="alternate" type="{kind}" title="News" href="{feed_href}">' if feed_href else ""
+    return (
+        f"<!DOCTYPE html><html><head><title>Example news</title>{link}"
+        '<link rel="stylesheet" href="/site.css"></head><body><h1>Example news</h1><p>Front page.</p></body></html>'
+    ).encode()
+
+
+def test_a_page_advertising_its_feed_is_followed_to_the_feed(tmp_path: Path) -> None:
+    items = entries("discovered", 3)
+    with FeedServer() as server:
+        server.route("/feeds/news.xml", static(rss(items), etag='"d1"'))
+        page = server.route("/news/", static(_page("../feeds/news.xml"), content_type="text/html; charset=utf-8"))
+        bare = server.route("/about/", static(_page(None), content_type="text/html; charset=utf-8"))
+        run = ingest([page, bare], tmp_path / "out", "discover-1", server=server)
+        assert run.code == 0, run.err
+        assert_reconciles(run)
+        row = run.health[page]
+        assert (row["error_class"], row["status"], row["redirects"]) == (None, 200, 1)
+        assert row["final_url"] == server.url("/feeds/news.xml")
+        assert (row["entries_seen"], row["new_articles"]) == (3, 3)
+        assert {a["url"] for a in run.articles_from(page)} == links(items)
+        # A page that advertises nothing is still not a feed.
+        assert run.health[bare]["error_class"] == "FeedError"
+        assert "HTML" in run.health[bare]["error_message"]
+        # The next run asks the feed conditionally and gets a 304.
+        again = ingest([page], tmp_path / "out", "discover-2", server=server)
+        assert again.code == 0, again.err
+        feed_requests = again.requests_for("/feeds/news.xml")
+        assert [r.headers.get("if-none-match") for r in feed_requests] == ['"d1"']
+        assert again.health[page]["not_modified"] is True
+        assert again.articles == []
+
+
+def test_discovery_off_leaves_the_page_a_feed_error(tmp_path: Path) -> None:
+    with FeedServer() as server:
+        server.route("/feeds/news.xml", static(rss(entries("off", 2))))
+        page = server.route("/news/", static(_page("/feeds/news.xml"), content_type="text/html"))
+        run = ingest([page], tmp_path / "out", "discover-off", "--discover-feeds", "off", server=server)
+        assert run.code == 0, run.err
+        assert run.health[page]["error_class"] == "FeedError"
+        assert run.requests_for("/feeds/news.xml") == []
+        assert_reconciles(run)
+
+
+def test_a_page_advertising_a_non_http_feed_is_not_followed(tmp_path: Path) -> None:
+    """Only http(s) links are followed, so a page cannot point the fetcher at a local file.
+
+    (Private addresses are refused on the discovery hop by the same check as
+    every request; a test cannot show it here, where the page itself must be
+    on 127.0.0.1 and private hosts are therefore allowed.)
+    """
+    with FeedServer() as server:
+        page = server.route("/news/", static(_page("file:///etc/passwd"), content_type="text/html"))
+        run = ingest([page], tmp_path / "out", "discover-file", server=server)
+        assert run.code == 0, run.err
+        assert run.health[page]["error_class"] == "FeedError"
+        assert b"root:" not in all_output_bytes(tmp_path / "out")
+        assert_reconciles(run)

@@ -43,6 +43,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optio
 from urllib.parse import urljoin, urlparse
 
 import apache_beam as beam
+import lxml.etree
+import lxml.html
 import numpy as np
 import requests
 import urllib3
@@ -113,6 +115,7 @@ class FetchPolicy(NamedTuple):
     per_host_concurrency: int = 2
     per_host_delay: float = 1.0
     threads: int = 16
+    discover: bool = True
 
     @property
     def user_agent(self) -> str:
@@ -601,6 +604,41 @@ def _blocked_cause(error: BaseException) -> Optional[BlockedURL]:
     return None
 
 
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+json")
+
+
+def looks_like_html_page(body: bytes, content_type: Optional[str]) -> bool:
+    """Whether a response is a web page rather than a feed (by its type, else its first bytes)."""
+    if content_type and "html" in content_type.lower() and "xhtml" not in content_type.lower():
+        return True
+    head = body[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if any(tag in head for tag in (b"<rss", b"<feed", b"<rdf:rdf", b"<opml")):
+        return False
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head[:512]
+
+
+def discover_feed(body: bytes, base: str) -> Optional[str]:
+    """The feed a web page advertises (``<link rel="alternate" type="application/rss+xml" href>``), absolute.
+
+    RSS, Atom and RDF links are preferred to JSON Feed ones, then document
+    order; only http(s) targets count.
+    """
+    try:
+        root = lxml.html.fromstring(body)
+    except (lxml.etree.ParserError, ValueError):
+        return None
+    found: list[tuple[int, int, str]] = []
+    for index, link in enumerate(root.iter("link")):
+        rel = (link.get("rel") or "").lower().split()
+        kind = (link.get("type") or "").lower().split(";")[0].strip()
+        href = (link.get("href") or "").strip()
+        if "alternate" in rel and kind in _FEED_TYPES and href:
+            target = urljoin(base, href)
+            if urlparse(target).scheme in ("http", "https"):
+                found.append((_FEED_TYPES.index(kind) // 3, index, target))
+    return min(found)[2] if found else None
+
+
 def fetch(
     session: requests.Session,
     url: str,
@@ -615,7 +653,41 @@ def fetch(
 
     ``gate`` is called before every attempt (per-host politeness). The outcome
     has the decoded body for a 2xx, ``not_modified`` for a 304, else ``error``.
+    When the URL gives a web page that advertises a feed (and
+    ``policy.discover``), the feed is fetched in its place, as feed readers
+    do; the hop counts as a redirect and ``final_url`` is the feed's.
     """
+    outcome = _fetch_with_retries(session, url, policy, validators, gate, sleep, clock, rng)
+    if not policy.discover or outcome.error is not None or outcome.body is None:
+        return outcome
+    if not looks_like_html_page(outcome.body, outcome.content_type):
+        return outcome
+    link = discover_feed(outcome.body, outcome.final_url or url)
+    if link is None or link in (url, outcome.final_url):
+        return outcome
+    same_host = host_of(link) == host_of(url)
+    found = _fetch_with_retries(session, link, policy, validators, gate if same_host else None, sleep, clock, rng)
+    found.url = url
+    found.redirects += outcome.redirects + 1
+    found.attempts += outcome.attempts
+    found.wire_bytes += outcome.wire_bytes
+    found.elapsed += outcome.elapsed
+    found.waits = outcome.waits + found.waits
+    if found.error is not None:
+        found.error = type(found.error)(f"{found.error} (the feed {link} that the page at {url} links to)", url)
+    return found
+
+
+def _fetch_with_retries(
+    session: requests.Session,
+    url: str,
+    policy: FetchPolicy,
+    validators: Optional[Validators],
+    gate: Optional[Callable[[], None]],
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+    rng: Optional[random.Random],
+) -> FetchOutcome:
     rng = rng or random.Random()
     outcome = FetchOutcome(url)
     started = clock()
