@@ -8,7 +8,7 @@ rename one that has shipped.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import apache_beam as beam
 from apache_beam.utils.timestamp import Timestamp
@@ -67,6 +67,16 @@ class IngestOutputs(NamedTuple):
     published: beam.PCollection
 
 
+def add_entities(articles: beam.PCollection, config: Any) -> tuple[beam.PCollection, list[beam.PCollection]]:
+    """``ExtractEntities`` when entities are on (batch and stream alike): the articles, and its dead letters."""
+    if not config.entities:
+        return articles, []
+    recognised = articles | "ExtractEntities" >> ExtractEntities(
+        config.run_id, config.ner_model, config.ner_languages, config.ner_max_chars, config.ner_batch_size
+    )
+    return recognised["articles"], [recognised[DEAD_LETTER]]
+
+
 def build_ingest(pipeline: beam.Pipeline, config: IngestConfig) -> IngestOutputs:
     """Adds the batch ingest: read/fetch → parse → enrich → identify → Parquet, dead letters and feed health alongside."""
     read = pipeline | "ReadDocuments" >> ReadDocuments(list(config.inputs), config.run_id, config.max_bytes)
@@ -92,13 +102,7 @@ def build_ingest(pipeline: beam.Pipeline, config: IngestConfig) -> IngestOutputs
     # Entities after dedup, not inside Enrich: NER is the costliest step by far,
     # and a nightly re-run would otherwise recognise every article it then
     # drops as already written.
-    entity_dead: list[beam.PCollection] = []
-    if config.entities:
-        recognised = articles | "ExtractEntities" >> ExtractEntities(
-            config.run_id, config.ner_model, config.ner_languages, config.ner_max_chars, config.ner_batch_size
-        )
-        articles = recognised["articles"]
-        entity_dead.append(recognised[DEAD_LETTER])
+    articles, entity_dead = add_entities(articles, config)
     dead_letters = (
         read[DEAD_LETTER],
         fetched[DEAD_LETTER],

@@ -9,25 +9,31 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import secrets
+import signal
 import sys
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Optional, Sequence, TextIO
+from typing import Any, Optional, Sequence, TextIO
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.build import IngestConfig, build_ingest
-from pipeline.options import MB, NewsbeamOptions
-from pipeline.runners import make_runner
+from pipeline.options import MB, NewsbeamOptions, StreamOptions
+from pipeline.runners import LOCAL_NAMES, make_runner
+from pipeline.stream import StreamConfig, TickServer, build_stream, stream_counts
 from pipeline.summary import build_summary, counters, print_summary, write_summary
 from transforms.entities import model_available
 from transforms.fetch import FetchPolicy
 from transforms.health import read_health
+from transforms.sinks import STAGING, join
+from transforms.streaming import read_window_reports
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DEAD_LETTERS = 0, 1, 2, 3
 _LOG = logging.getLogger("newsbeam")
@@ -79,8 +85,34 @@ def _parser() -> argparse.ArgumentParser:
         metavar="INPUT",
         help="A feed URL (http/https), a file, directory (recursive), glob, or an OPML file or URL.",
     )
+    stream = commands.add_parser(
+        "stream",
+        help="Poll feed URLs and OPML lists continuously; write windowed Parquet until --stop-after or Ctrl-C.",
+        description="All other flags are pipeline options: see `newsbeam options` or the README.",
+    )
+    stream.add_argument("inputs", nargs="*", metavar="FEED_OR_OPML", help="A feed URL, or an OPML file or URL.")
     commands.add_parser("options", help="List every pipeline option with its help text.")
     return parser
+
+
+def usage_problem(nb: NewsbeamOptions, run_id: str, missing_inputs: Optional[str]) -> Optional[str]:
+    """What is wrong with a command line before anything runs, or None."""
+    if missing_inputs:
+        return missing_inputs
+    if not nb.output:
+        return "--output DIR is required"
+    if not _RUN_ID.fullmatch(run_id) or ".." in run_id:
+        return "--run-id may only use letters, digits, '.', '_' and '-'"
+    return None
+
+
+def model_problem(nb: NewsbeamOptions) -> Optional[str]:
+    if nb.entities and not model_available(nb.ner_model):
+        return (
+            f"spaCy model {nb.ner_model!r} is not installed; install it "
+            "(make install does, from requirements-ner.txt) or run with --entities off"
+        )
+    return None
 
 
 def run_ingest(
@@ -92,16 +124,11 @@ def run_ingest(
     nb = options.view_as(NewsbeamOptions)
     standard = options.view_as(StandardOptions)
     all_inputs = list(inputs) + list(nb.inputs or [])
-    if not all_inputs:
-        err.write("newsbeam: error: no INPUT given\n")
-        return EXIT_USAGE
-    if not nb.output:
-        err.write("newsbeam: error: --output DIR is required\n")
-        return EXIT_USAGE
     started = datetime.now(UTC)
     run_id = nb.run_id or new_run_id(started)
-    if not _RUN_ID.fullmatch(run_id) or ".." in run_id:
-        err.write("newsbeam: error: --run-id may only use letters, digits, '.', '_' and '-'\n")
+    problem = usage_problem(nb, run_id, "no INPUT given" if not all_inputs else None)
+    if problem:
+        err.write(f"newsbeam: error: {problem}\n")
         return EXIT_USAGE
     runner_name = standard.runner or "DirectRunner"
     standard.runner = runner_name
@@ -123,11 +150,9 @@ def run_ingest(
         fetch_shards=nb.fetch_shards,
         max_entries_per_feed=nb.max_entries_per_feed,
     )
-    if config.entities and not model_available(config.ner_model):
-        err.write(
-            f"newsbeam: error: spaCy model {config.ner_model!r} is not installed; install it "
-            "(make install does, from requirements-ner.txt) or run with --entities off\n"
-        )
+    problem = model_problem(nb)
+    if problem:
+        err.write(f"newsbeam: error: {problem}\n")
         return EXIT_USAGE
     err.write(f"[newsbeam] run {run_id}: {len(all_inputs)} input(s) → {nb.output} on {runner_name}\n")
     clock = time.monotonic()
@@ -165,6 +190,155 @@ def run_ingest(
             )
             return EXIT_DEAD_LETTERS
     return EXIT_OK
+
+
+def run_stream(
+    inputs: Sequence[str], beam_args: Sequence[str], out: Optional[TextIO] = None, err: Optional[TextIO] = None
+) -> int:
+    """``newsbeam stream``: the unbounded pipeline, drained cleanly on --stop-after or Ctrl-C."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    options = PipelineOptions(list(beam_args))
+    nb = options.view_as(NewsbeamOptions)
+    so = options.view_as(StreamOptions)
+    standard = options.view_as(StandardOptions)
+    all_inputs = list(inputs) + list(nb.inputs or [])
+    started = datetime.now(UTC)
+    run_id = nb.run_id or new_run_id(started)
+    missing = "give a feed URL, an OPML list or --watch DIR" if not all_inputs and not so.watch else None
+    problem = usage_problem(nb, run_id, missing) or model_problem(nb)
+    if problem:
+        err.write(f"newsbeam: error: {problem}\n")
+        return EXIT_USAGE
+    runner_name = standard.runner or "DirectRunner"
+    standard.runner = runner_name
+    standard.streaming = True
+    local = runner_name.lower() in LOCAL_NAMES
+    watch = list(so.watch or [])
+    ticks = TickServer(so.poll_interval, so.stop_after, so.watch_interval if watch else None).start() if local else None
+    config = StreamConfig(
+        inputs=all_inputs,
+        output=nb.output,
+        run_id=run_id,
+        ingested_at=Timestamp.from_utc_datetime(started),
+        poll_interval=so.poll_interval,
+        watch=watch,
+        watch_interval=so.watch_interval,
+        window=so.window,
+        stop_after=so.stop_after,
+        dedup_ttl=so.dedup_ttl_days * 86400,
+        max_age=so.max_age_days * 86400,
+        tick_endpoint=ticks.endpoint if ticks else None,
+        uncurl_quotes=nb.uncurl_quotes,
+        max_bytes=nb.max_file_mb * MB,
+        entities=nb.entities,
+        ner_model=nb.ner_model,
+        ner_languages=nb.ner_languages,
+        ner_batch_size=nb.ner_batch_size,
+        ner_max_chars=nb.ner_max_chars,
+        fetch=fetch_policy(nb),
+        max_entries_per_feed=nb.max_entries_per_feed,
+    )
+    err.write(
+        f"[newsbeam] stream {run_id}: {len(all_inputs)} input(s) → {nb.output} on {runner_name}, "
+        f"polling every {so.poll_interval:g}s, {so.window:g}s windows"
+        + (f", stopping after {so.stop_after:g}s" if so.stop_after else ", Ctrl-C to stop")
+        + "\n"
+    )
+    clock = time.monotonic()
+    pipeline = beam.Pipeline(runner=make_runner(runner_name, streaming=True), options=options)
+    build_stream(pipeline, config)
+    previous = signal.getsignal(signal.SIGINT)
+    interrupted = False
+
+    def on_interrupt(*_: object) -> None:
+        nonlocal interrupted
+        if interrupted:  # a second Ctrl-C: stop now, without draining
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        interrupted = True
+        err.write("[newsbeam] stopping: draining, the open window will be written… (Ctrl-C again to abort)\n")
+        if ticks is not None:
+            ticks.stop()
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread and ticks is not None:
+        signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        result = pipeline.run()
+        state = result.wait_until_finish()
+    except Exception as error:  # noqa: BLE001 - reported, then a non-zero exit
+        err.write(f"newsbeam: pipeline failed: {type(error).__name__}: {error}\n")
+        return EXIT_FAILED
+    finally:
+        if in_main_thread and ticks is not None:
+            signal.signal(signal.SIGINT, previous)
+        if ticks is not None:
+            ticks.close()
+    remove_staging(nb.output, run_id)
+    summary = build_summary(
+        counters(result),
+        run_id=run_id,
+        inputs=all_inputs,
+        output=nb.output,
+        options={k: v for k, v in options.get_all_options(drop_default=False).items() if k in _REPORTED_STREAM},
+        started_at=started.isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
+        elapsed_seconds=time.monotonic() - clock,
+        state=str(state) + (" (interrupted)" if interrupted else ""),
+        feed_health=latest_per_feed(read_health(nb.output, run_id)),
+    )
+    reports = read_window_reports(nb.output, run_id)
+    totals = stream_counts(reports)
+    read, written = totals.get("read", 0), totals.get("written", 0)
+    duplicates, dead = totals.get("duplicates", 0), totals.get("dead_lettered", 0)
+    # Counts from the window reports (the data), not Beam metrics: the local
+    # streaming runner's metrics keep only each step's first bundle.
+    summary["counts"] = {
+        "read": read,
+        "written": written,
+        "duplicates": duplicates,
+        "dead_lettered": dead,
+        "reconciled": read == written + duplicates + dead,
+    }
+    summary["dead_lettered_by_stage"] = {
+        k.removeprefix("dead_letter."): v for k, v in sorted(totals.items()) if k.startswith("dead_letter.")
+    }
+    summary["feeds"].update(
+        fetched=totals.get("polled", 0) - totals.get("failed", 0) - totals.get("not_modified", 0),
+        not_modified=totals.get("not_modified", 0),
+        failed=totals.get("failed", 0),
+        bytes=totals.get("bytes", 0),
+    )
+    summary["metrics_note"] = (
+        "counts, dead letters by stage and feeds come from the window reports; the per-stage counters, "
+        "repairs and entities come from Beam metrics, which the local streaming runner reports for the "
+        "first bundle of each step only"
+    )
+    summary["stream"] = {"polls": ticks.ticks if ticks else None, "windows": reports}
+    path = write_summary(nb.output, summary)
+    print_summary(summary, path, out)
+    return EXIT_OK
+
+
+def latest_per_feed(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each feed's last health row of a stream run (one row per poll)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: r["fetched_at"]):
+        latest[row["url"]] = row
+    return list(latest.values())
+
+
+def remove_staging(output: str, run_id: str) -> None:
+    """Removes what ``fileio`` leaves of a stream's temporary folders (empty once every window is written)."""
+    staging = join(output, STAGING, run_id)
+    try:
+        if FileSystems.exists(staging):
+            FileSystems.delete([staging])
+        if "://" not in staging:
+            os.rmdir(os.path.dirname(staging.rstrip("/")))  # only when no other run is staging
+    except OSError:
+        pass
 
 
 def fetch_policy(nb: NewsbeamOptions) -> FetchPolicy:
@@ -222,10 +396,24 @@ _REPORTED = {
 }
 
 
+_REPORTED_STREAM = _REPORTED | {
+    "poll_interval",
+    "watch",
+    "watch_interval",
+    "window",
+    "stop_after",
+    "dedup_ttl_days",
+    "max_age_days",
+}
+
+
 def print_options(out: TextIO) -> None:
-    parser = argparse.ArgumentParser(prog="newsbeam ingest", add_help=False)
+    parser = argparse.ArgumentParser(prog="newsbeam ingest|stream", add_help=False)
     NewsbeamOptions._add_argparse_args(parser)
     out.write(parser.format_help())
+    stream = argparse.ArgumentParser(prog="newsbeam stream (also)", add_help=False)
+    StreamOptions._add_argparse_args(stream)
+    out.write("\n" + stream.format_help())
 
 
 def _configure_logging() -> None:
@@ -247,6 +435,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print_options(sys.stdout)
         return EXIT_OK
     try:
+        if args.command == "stream":
+            return run_stream(args.inputs, rest)
         return run_ingest(args.inputs, rest)
     except SystemExit as exit_:  # argparse inside PipelineOptions reports usage errors this way
         return int(exit_.code or EXIT_USAGE)

@@ -310,3 +310,66 @@ class NewsbeamOptions(PipelineOptions):
             help="Groups that feed hosts are split into, each fetched by one worker (a host's feeds always "
             "share a group, so per-host limits hold). 1 suits one machine; on Dataflow use about the worker count.",
         )
+
+
+class StreamOptions(PipelineOptions):
+    """Options of ``newsbeam stream`` only."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--poll_interval",
+            "--poll-interval",
+            dest="poll_interval",
+            type=_positive_float,
+            default=300.0,
+            help="Seconds between two polls of every feed (each poll is a conditional request).",
+        )
+        parser.add_argument(
+            "--watch",
+            action="append",
+            default=None,
+            help="A directory (read recursively, '.'/'_' entries skipped) or glob where article and feed files "
+            "land; each new file is read once it is complete (unchanged between two looks). Repeatable.",
+        )
+        parser.add_argument(
+            "--watch_interval",
+            "--watch-interval",
+            dest="watch_interval",
+            type=_positive_float,
+            default=10.0,
+            help="Seconds between two looks at the watched directories.",
+        )
+        parser.add_argument(
+            "--window",
+            type=_positive_float,
+            default=60.0,
+            help="Seconds per output window: articles are written as Parquet files once their window closes.",
+        )
+        parser.add_argument(
+            "--stop_after",
+            "--stop-after",
+            dest="stop_after",
+            type=_positive_float,
+            default=None,
+            help="End the stream cleanly after this many seconds (the last window is flushed). "
+            "Unset: run until Ctrl-C, which also ends cleanly.",
+        )
+        parser.add_argument(
+            "--dedup_ttl_days",
+            "--dedup-ttl-days",
+            dest="dedup_ttl_days",
+            type=_positive_float,
+            default=7.0,
+            help="Days an article id is remembered after it was last seen in a feed; an entry seen again "
+            "within that time is a duplicate, however many polls see it.",
+        )
+        parser.add_argument(
+            "--max_age_days",
+            "--max-age-days",
+            dest="max_age_days",
+            type=_positive_float,
+            default=7.0,
+            help="Oldest publication date (days before the poll) taken as an article's event time; older or "
+            "future dates fall back to the poll time. Windows accept articles this late.",
+        )
