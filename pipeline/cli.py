@@ -275,7 +275,7 @@ def run_stream(
             signal.signal(signal.SIGINT, previous)
         if ticks is not None:
             ticks.close()
-    remove_staging(nb.output, run_id)
+    remove_staging(nb.output, run_id, err)
     summary = build_summary(
         counters(result),
         run_id=run_id,
@@ -329,9 +329,21 @@ def latest_per_feed(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
-def remove_staging(output: str, run_id: str) -> None:
-    """Removes what ``fileio`` leaves of a stream's temporary folders (empty once every window is written)."""
+def remove_staging(output: str, run_id: str, err: TextIO) -> None:
+    """Removes a stream's temporary folders once ``fileio`` has moved every file out of them.
+
+    A file still there was never published: it is kept, and reported, never
+    deleted with the folders.
+    """
     staging = join(output, STAGING, run_id)
+    try:
+        left = [m.path for m in FileSystems.match([join(staging, "**")])[0].metadata_list]
+    except Exception:  # noqa: BLE001 - no staging folder: nothing to do
+        left = []
+    left = [path for path in left if "://" in path or os.path.isfile(path)]
+    if left:
+        err.write(f"newsbeam: warning: {len(left)} file(s) left unpublished in {staging}\n")
+        return
     try:
         if FileSystems.exists(staging):
             FileSystems.delete([staging])

@@ -20,7 +20,7 @@ import duckdb
 import pyarrow.parquet as pq
 from feedserver import FeedServer, entry, rss, static
 
-from pipeline.cli import run_stream
+from pipeline.cli import remove_staging, run_stream
 
 NEWSBEAM = Path(sys.executable).parent / "newsbeam"
 COMMON = ["--runner", "DirectRunner", "--entities", "off", "--allow-private-hosts", "--per-host-delay", "0"]
@@ -136,3 +136,18 @@ def test_watched_directory_new_files_are_each_read_once(tmp_path: Path) -> None:
     summary = json.loads((output / "runs" / "watch.json").read_text())
     assert summary["counts"]["reconciled"], summary["counts"]
     assert not (output / "_staging").exists() or not list((output / "_staging").rglob("*"))
+
+
+def test_remove_staging_keeps_and_reports_unpublished_files(tmp_path: Path) -> None:
+    """An empty staging tree is removed; a file still in it is data that was never published: kept, reported."""
+    empty = tmp_path / "_staging" / "run-a" / "articles"
+    empty.mkdir(parents=True)
+    err = io.StringIO()
+    remove_staging(str(tmp_path), "run-a", err)
+    assert not (tmp_path / "_staging").exists() and err.getvalue() == ""
+    stranded = tmp_path / "_staging" / "run-b" / "articles" / "x.parquet"
+    stranded.parent.mkdir(parents=True)
+    stranded.write_bytes(b"PAR1")
+    remove_staging(str(tmp_path), "run-b", err)
+    assert stranded.exists()
+    assert "1 file(s) left unpublished" in err.getvalue()

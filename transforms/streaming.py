@@ -24,6 +24,7 @@ import io
 import json
 import logging
 import os
+import uuid
 from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
@@ -642,10 +643,18 @@ class ParquetSink(fileio.FileSink):
 
 
 def _naming(run_id: str) -> Callable[..., str]:
+    """File names unique per pane: ``part-<run_id>-w<window start>-<token>-<shard>.parquet``.
+
+    ``WriteToFiles`` hands the naming function no pane (it is always None on
+    2.77) and restarts shard numbers for every pane, so a late pane of a
+    window would be renamed onto the on-time pane's file and replace it; a
+    random token per name keeps every pane's file apart.
+    """
+
     def name(window_: Any, pane: Any, shard_index: int, total_shards: int, compression: Any, destination: str) -> str:
         start = window_.start.to_utc_datetime().strftime("%Y%m%dT%H%M%S") if hasattr(window_, "start") else "global"
-        pane_index = getattr(pane, "index", 0) if pane is not None else 0
-        return f"{destination}/part-{run_id}-w{start}-p{pane_index}-{shard_index:05d}.parquet"
+        token = uuid.uuid4().hex[:12]
+        return f"{destination}/part-{run_id}-w{start}-{token}-{shard_index:05d}.parquet"
 
     return name
 
