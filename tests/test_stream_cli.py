@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -151,3 +152,50 @@ def test_remove_staging_keeps_and_reports_unpublished_files(tmp_path: Path) -> N
     remove_staging(str(tmp_path), "run-b", err)
     assert stranded.exists()
     assert "1 file(s) left unpublished" in err.getvalue()
+
+
+def test_window_lines_feed_health_per_poll_and_reconciled_counts(tmp_path: Path) -> None:
+    """The CLI's per-window lines, one feed_health row per feed per poll, counts that reconcile."""
+    output = tmp_path / "out"
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    handler = Collect()
+    logger = logging.getLogger("newsbeam")
+    level = logger.level
+    logger.setLevel(logging.INFO)  # what main() configures
+    logger.addHandler(handler)
+    try:
+        with FeedServer() as server:
+            good = server.route("/good.xml", static(rss([entry(n, "health") for n in range(3)]), etag='"h1"'))
+            page = server.route("/page.html", static(b"<html><body>Not a feed</body></html>", content_type="text/html"))
+            args = ["--output", str(output), *COMMON, "--poll-interval", "2", "--window", "2", "--stop-after", "7"]
+            code = run_stream([good, page], [*args, "--run-id", "health"], io.StringIO(), io.StringIO())
+            polls = len(server.requests_for("/good.xml"))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert code == 0
+    window_lines = [line for line in lines if line.startswith("window ")]
+    assert window_lines and all("written" in line and "feeds polled" in line for line in window_lines)
+    assert sum(int(line.split(": ", 1)[1].split(" written")[0]) for line in window_lines) == 3
+    health_dir = output / "feed_health"
+    rows = duckdb.sql(
+        f"SELECT url, status, error_class, not_modified, new_articles, consecutive_failures "
+        f"FROM read_parquet('{health_dir}/**/*.parquet') ORDER BY url, fetched_at"
+    ).fetchall()
+    good_rows = [r for r in rows if r[0] == good]
+    page_rows = [r for r in rows if r[0] == page]
+    assert len(good_rows) == polls >= 2
+    assert good_rows[0][1:] == (200, None, False, 3, 0)
+    assert all(r[1] == 304 and r[3] for r in good_rows[1:])
+    assert [r[2] for r in page_rows] == ["FeedError"] * len(page_rows)
+    assert [r[5] for r in page_rows] == list(range(1, len(page_rows) + 1))  # the streak grows poll by poll
+    summary = json.loads((output / "runs" / "health.json").read_text())
+    counts = summary["counts"]
+    assert counts["reconciled"] and counts["written"] == 3 and counts["dead_lettered"] == len(page_rows)
+    assert [f["url"] for f in summary["failing_feeds"]] == [page]
+    assert summary["feeds"]["not_modified"] == polls - 1
