@@ -1600,3 +1600,31 @@ def test_fetch_reports_a_failing_discovered_feed_as_the_page_urls_failure(server
     assert isinstance(outcome.error, HTTPStatusError)
     assert outcome.url == page and outcome.status == 404
     assert server.url("/e/gone.xml") in str(outcome.error)
+
+
+def test_host_slots_limit_requests_in_flight_per_host() -> None:
+    """The streaming poller's per-host concurrency: a process-wide semaphore per (host, limit)."""
+    from transforms.fetch import host_slots
+
+    slots = host_slots("slots.example", 2)
+    assert host_slots("slots.example", 2) is slots
+    assert host_slots("other.example", 2) is not slots
+    in_flight, peak = 0, 0
+    lock = threading.Lock()
+
+    def request() -> None:
+        nonlocal in_flight, peak
+        with host_slots("slots.example", 2):
+            with lock:
+                in_flight += 1
+                peak = max(peak, in_flight)
+            time.sleep(0.05)
+            with lock:
+                in_flight -= 1
+
+    threads = [threading.Thread(target=request) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert peak == 2

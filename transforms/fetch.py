@@ -807,6 +807,18 @@ def host_gate(host: str, delay: float) -> HostGate:
         return gate
 
 
+_SLOTS: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+
+
+def host_slots(host: str, concurrency: int) -> threading.BoundedSemaphore:
+    """This process's limit on requests in flight to ``host`` (for fetches not scheduled by ``fetch_all``)."""
+    with _GATES_LOCK:
+        slots = _SLOTS.get((host, concurrency))
+        if slots is None:
+            slots = _SLOTS[(host, concurrency)] = threading.BoundedSemaphore(concurrency)
+        return slots
+
+
 def fetch_all(
     jobs: Iterable[J],
     work: Callable[[J, HostGate], T],

@@ -41,7 +41,17 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 
 from schemas import Article, FeedHealth, FeedRequest, FeedState, to_arrow_table
 from transforms.errors import DEAD_LETTER, counter
-from transforms.fetch import FETCHES, LISTED, FetchOutcome, FetchPolicy, _FetchShard, fetch, host_gate, host_of
+from transforms.fetch import (
+    FETCHES,
+    LISTED,
+    FetchOutcome,
+    FetchPolicy,
+    _FetchShard,
+    fetch,
+    host_gate,
+    host_of,
+    host_slots,
+)
 from transforms.fetch import validators_for as _validators_for
 from transforms.health import health_row
 from transforms.sources import is_hidden
@@ -315,7 +325,8 @@ def read_window_reports(output: str, run_id: str) -> list[dict[str, Any]]:
 class _PollFeed(_FetchShard):
     """Fetches one feed per element; its validators and failure streak live in keyed state.
 
-    Politeness holds per worker through the process-wide host gates; the
+    Politeness holds per worker through the process-wide host gates and
+    slots (delay and concurrency per host); the
     first poll of a feed starts from the state a batch run left in
     ``feed_state/`` (a side input), so switching from nightly batch to
     streaming does not refetch everything in full.
@@ -334,13 +345,11 @@ class _PollFeed(_FetchShard):
         assert self._session is not None
         previous: Optional[FeedState] = feed_state.read() or initial.get(url)
         policy = self.policy
-        outcome = fetch(
-            self._session,
-            url,
-            policy,
-            _validators_for(previous, policy),
-            host_gate(host_of(url), policy.per_host_delay),
-        )
+        host = host_of(url)
+        with host_slots(host, policy.per_host_concurrency):
+            outcome = fetch(
+                self._session, url, policy, _validators_for(previous, policy), host_gate(host, policy.per_host_delay)
+            )
         outputs = list(self._emit(request, outcome))
         feed_state.write(_next_feed_state(previous, outcome, polled_at, self.run_id, outputs))
         yield from outputs
