@@ -8,15 +8,15 @@ rename one that has shipped.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Iterator, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.utils.timestamp import Timestamp
 
-from schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FEED_HEALTH_SCHEMA
+from schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FEED_HEALTH_SCHEMA, Article
 from transforms.enrich import Enrich
 from transforms.entities import DEFAULT_MODEL, ExtractEntities
-from transforms.errors import DEAD_LETTER
+from transforms.errors import DEAD_LETTER, counter
 from transforms.fetch import FETCHES, LISTED, FetchFeeds, FetchPolicy
 from transforms.health import (
     FEED_HEALTH,
@@ -58,6 +58,8 @@ class IngestConfig(NamedTuple):
     fetch: FetchPolicy = FetchPolicy()
     fetch_shards: int = 1
     max_entries_per_feed: int = DEFAULT_MAX_ENTRIES
+    #: [start, end) of publication times to write (nightly runs and backfills); None: everything.
+    published_range: Optional[tuple[Timestamp, Timestamp]] = None
 
 
 class IngestOutputs(NamedTuple):
@@ -65,6 +67,25 @@ class IngestOutputs(NamedTuple):
     dead_letters: beam.PCollection
     feed_health: beam.PCollection
     published: beam.PCollection
+
+
+class InDateRange(beam.DoFn):
+    """Keeps articles published in [start, end) and undated ones; counts the rest as out of range."""
+
+    def __init__(self, start: Timestamp, end: Timestamp):
+        self.start = start
+        self.end = end
+        self._out = counter("out_of_range")
+        self._undated = counter("undated_kept")
+
+    def process(self, article: Article) -> Iterator[Article]:
+        if article.published_at is None:
+            self._undated.inc()
+            yield article
+        elif self.start <= article.published_at < self.end:
+            yield article
+        else:
+            self._out.inc()
 
 
 def add_entities(articles: beam.PCollection, config: Any) -> tuple[beam.PCollection, list[beam.PCollection]]:
@@ -96,8 +117,13 @@ def build_ingest(pipeline: beam.Pipeline, config: IngestConfig) -> IngestOutputs
     enriched = parsed["articles"] | "Enrich" >> Enrich(
         config.run_id, config.ingested_at, config.uncurl_quotes, config.progress_seconds
     )
+    candidates = enriched["articles"]
+    if config.published_range is not None:
+        # Before dedup and NER: an article outside the night is neither a
+        # duplicate nor worth recognising, only counted.
+        candidates = candidates | "InDateRange" >> beam.ParDo(InDateRange(*config.published_range))
     existing = pipeline | "ReadExistingIds" >> ReadExistingIds(join(config.output, ARTICLES))
-    identified = enriched["articles"] | "Identify" >> Deduplicate(existing, report_sources=True)
+    identified = candidates | "Identify" >> Deduplicate(existing, report_sources=True)
     articles = identified["articles"]
     # Entities after dedup, not inside Enrich: NER is the costliest step by far,
     # and a nightly re-run would otherwise recognise every article it then

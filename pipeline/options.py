@@ -161,6 +161,24 @@ class NewsbeamOptions(PipelineOptions):
             help="Characters of an article's text given to NER (in chunks of 10,000); the rest of a longer "
             "text gets no entities, counted (entities.truncated).",
         )
+        parser.add_argument(
+            "--date",
+            nargs="?",
+            const="yesterday",
+            default=None,
+            help="Nightly runs: write only articles published on this UTC day (YYYY-MM-DD; without a value, "
+            "yesterday). The others are counted as out_of_range; undated articles are kept.",
+        )
+        parser.add_argument(
+            "--since",
+            default=None,
+            help="Backfills: write only articles published on or after this UTC day (YYYY-MM-DD).",
+        )
+        parser.add_argument(
+            "--until",
+            default=None,
+            help="Backfills: write only articles published on or before this UTC day (YYYY-MM-DD, inclusive).",
+        )
         cls._add_fetch_args(parser)
 
     @classmethod

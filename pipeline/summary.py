@@ -2,14 +2,15 @@
 
 Counts come from Beam metrics in the ``newsbeam`` namespace, so they are the
 same on every runner that reports metrics. The reconciliation
-``read == written + duplicates + dead_lettered`` is computed and recorded,
+``read == written + duplicates + dead_lettered`` (+ ``out_of_range`` when a
+publication date range is set) is computed and recorded,
 not assumed.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence, TextIO
+from typing import Any, Mapping, Optional, Sequence, TextIO
 
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
@@ -46,11 +47,16 @@ def build_summary(
     elapsed_seconds: float,
     state: str,
     feed_health: Sequence[Mapping[str, Any]] = (),
+    date_range: Optional[Mapping[str, str]] = None,
 ) -> dict[str, Any]:
     read = values.get("read", 0)
     written = values.get("written", 0)
     duplicates = values.get("duplicates", 0)
     dead = values.get("dead_lettered", 0)
+    counts: dict[str, Any] = {"read": read, "written": written, "duplicates": duplicates, "dead_lettered": dead}
+    if date_range is not None:
+        counts["out_of_range"] = values.get("out_of_range", 0)
+    counts["reconciled"] = read == written + duplicates + dead + values.get("out_of_range", 0)
     return {
         "run_id": run_id,
         "schema_version": SCHEMA_VERSION,
@@ -64,13 +70,8 @@ def build_summary(
             "elapsed_seconds": round(elapsed_seconds, 3),
             "articles_per_second": round(read / elapsed_seconds, 2) if elapsed_seconds > 0 else None,
         },
-        "counts": {
-            "read": read,
-            "written": written,
-            "duplicates": duplicates,
-            "dead_lettered": dead,
-            "reconciled": read == written + duplicates + dead,
-        },
+        "counts": counts,
+        **({"date_range": {**date_range, "undated_kept": values.get("undated_kept", 0)}} if date_range else {}),
         "duplicates": _grouped(values, "duplicates."),
         "dead_lettered_by_stage": _grouped(values, "dead_letter."),
         "documents": {
@@ -161,6 +162,11 @@ def print_summary(summary: Mapping[str, Any], path: str, out: TextIO) -> None:
         f"  written        {counts['written']:>8}",
         f"  duplicates     {counts['duplicates']:>8}  {_inline(summary['duplicates'])}",
         f"  dead-lettered  {counts['dead_lettered']:>8}  {_inline(summary['dead_lettered_by_stage'])}",
+        *(
+            [f"  out of range   {counts['out_of_range']:>8}  ({_range_text(summary['date_range'])})"]
+            if "out_of_range" in counts
+            else []
+        ),
         f"  repairs        {sum(summary['repairs'].values()):>8}  {_inline(summary['repairs'])}",
         f"  entities       {entities['mentions']:>8}  {_inline({k: v for k, v in entities.items() if k != 'mentions'})}",
         *_feed_lines(summary),
@@ -168,6 +174,10 @@ def print_summary(summary: Mapping[str, Any], path: str, out: TextIO) -> None:
         f"  summary: {path}",
     ]
     out.write("\n".join(lines) + "\n")
+
+
+def _range_text(date_range: Mapping[str, Any]) -> str:
+    return f"published {date_range['since']} to {date_range['until']}, undated kept={date_range['undated_kept']}"
 
 
 def _feed_lines(summary: Mapping[str, Any]) -> list[str]:
