@@ -184,23 +184,17 @@ def run_ingest(
         output=nb.output,
         run_id=run_id,
         ingested_at=Timestamp.from_utc_datetime(started),
-        uncurl_quotes=nb.uncurl_quotes,
-        max_bytes=nb.max_file_mb * MB,
         rows_per_file=nb.rows_per_file,
         progress_seconds=nb.progress_seconds,
-        entities=nb.entities,
-        ner_model=nb.ner_model,
-        ner_languages=nb.ner_languages,
-        ner_batch_size=nb.ner_batch_size,
-        ner_max_chars=nb.ner_max_chars,
+        fetch_shards=nb.fetch_shards,
+        published_range=day_range(*days) if days else None,
+        **shared_settings(nb),
+    )
+    if days:
         # A feed fetched tonight may hold entries of tomorrow's night, counted
         # out of range now: a 304 tomorrow would hide them, so date-limited
         # runs fetch every feed in full.
-        fetch=fetch_policy(nb)._replace(conditional=False) if days else fetch_policy(nb),
-        fetch_shards=nb.fetch_shards,
-        max_entries_per_feed=nb.max_entries_per_feed,
-        published_range=day_range(*days) if days else None,
-    )
+        config = config._replace(fetch=config.fetch._replace(conditional=False))
     problem = model_problem(nb)
     if problem:
         err.write(f"newsbeam: error: {problem}\n")
@@ -281,15 +275,7 @@ def run_stream(
         dedup_ttl=so.dedup_ttl_days * 86400,
         max_age=so.max_age_days * 86400,
         tick_endpoint=ticks.endpoint if ticks else None,
-        uncurl_quotes=nb.uncurl_quotes,
-        max_bytes=nb.max_file_mb * MB,
-        entities=nb.entities,
-        ner_model=nb.ner_model,
-        ner_languages=nb.ner_languages,
-        ner_batch_size=nb.ner_batch_size,
-        ner_max_chars=nb.ner_max_chars,
-        fetch=fetch_policy(nb),
-        max_entries_per_feed=nb.max_entries_per_feed,
+        **shared_settings(nb),
     )
     err.write(
         f"[newsbeam] stream {run_id}: {len(all_inputs)} input(s) → {nb.output} on {runner_name}, "
@@ -403,6 +389,21 @@ def remove_staging(output: str, run_id: str, err: TextIO) -> None:
             os.rmdir(os.path.dirname(staging.rstrip("/")))  # only when no other run is staging
     except OSError:
         pass
+
+
+def shared_settings(nb: NewsbeamOptions) -> dict[str, Any]:
+    """The settings batch and stream configs take alike from the options (text, limits, entities, fetching)."""
+    return {
+        "uncurl_quotes": nb.uncurl_quotes,
+        "max_bytes": nb.max_file_mb * MB,
+        "entities": nb.entities,
+        "ner_model": nb.ner_model,
+        "ner_languages": nb.ner_languages,
+        "ner_batch_size": nb.ner_batch_size,
+        "ner_max_chars": nb.ner_max_chars,
+        "fetch": fetch_policy(nb),
+        "max_entries_per_feed": nb.max_entries_per_feed,
+    }
 
 
 def fetch_policy(nb: NewsbeamOptions) -> FetchPolicy:

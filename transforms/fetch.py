@@ -376,13 +376,20 @@ class _Response:
     redirects: int
 
 
+def _whole_number(value: Optional[str]) -> Optional[int]:
+    """A header's non-negative integer (ASCII digits only: "²".isdigit() is true), else None."""
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
 def retry_after_seconds(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
     """A ``Retry-After`` header in seconds (delta-seconds or an HTTP date), None if absent or unreadable."""
     if not value:
         return None
     value = value.strip()
-    if value.isascii() and value.isdigit():
-        return float(value)
+    seconds = _whole_number(value)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
@@ -448,10 +455,9 @@ def _gunzip(body: bytes, limit: int) -> bytes:
 
 def _read_body(response: requests.Response, policy: FetchPolicy, deadline: float, clock: Callable[[], float]) -> bytes:
     """The raw (still encoded) body, streamed so limits and the deadline cut it off early."""
-    declared = response.headers.get("Content-Length")
-    declared = (declared or "").strip()
-    if declared.isascii() and declared.isdigit() and int(declared) > policy.max_bytes:
-        raise ResponseTooLarge(f"Content-Length {int(declared)} exceeds the limit of {policy.max_bytes} bytes")
+    declared = _whole_number(response.headers.get("Content-Length"))
+    if declared is not None and declared > policy.max_bytes:
+        raise ResponseTooLarge(f"Content-Length {declared} exceeds the limit of {policy.max_bytes} bytes")
     chunks: list[bytes] = []
     size = 0
     raw = response.raw
@@ -486,9 +492,9 @@ def _drain_small(response: requests.Response) -> None:
     Only bodies known to be small are drained; for anything else the
     connection is dropped rather than read to the end for nothing.
     """
-    declared = (response.headers.get("Content-Length") or "").strip()
+    declared = _whole_number(response.headers.get("Content-Length"))
     bodiless = response.status_code == 304
-    if not bodiless and not (declared.isascii() and declared.isdigit() and int(declared) <= _DRAIN_LIMIT):
+    if not bodiless and not (declared is not None and declared <= _DRAIN_LIMIT):
         return
     try:
         response.raw.drain_conn()
