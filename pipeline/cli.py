@@ -27,7 +27,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.build import IngestConfig, build_ingest
 from pipeline.options import MB, NewsbeamOptions, StreamOptions
-from pipeline.runners import LOCAL_NAMES, make_runner
+from pipeline.runners import DASK_NAMES, LOCAL_NAMES, make_runner
 from pipeline.stream import StreamConfig, TickServer, build_stream, stream_counts
 from pipeline.summary import build_summary, counters, print_summary, write_summary
 from transforms.entities import model_available
@@ -160,7 +160,7 @@ def detached(options: PipelineOptions) -> bool:
 
 
 def detach_problem(options: PipelineOptions, runner_name: str) -> Optional[str]:
-    if detached(options) and runner_name.lower() in LOCAL_NAMES | {"daskrunner"}:
+    if detached(options) and runner_name.lower() in LOCAL_NAMES | DASK_NAMES:
         return f"--detach needs a remote runner such as DataflowRunner; {runner_name} runs inside this process"
     return None
 
@@ -285,7 +285,17 @@ def run_stream(
     missing = "give a feed URL, an OPML list or --watch DIR" if not all_inputs and not so.watch else None
     runner_name = standard.runner or "DirectRunner"
     standard.runner = runner_name
-    problem = usage_problem(nb, run_id, missing) or detach_problem(options, runner_name) or model_problem(nb)
+    problem = (
+        usage_problem(nb, run_id, missing)
+        or detach_problem(options, runner_name)
+        or (
+            f"{runner_name} runs batch pipelines only (no windows, state or timers): use DataflowRunner "
+            "or the local runner for streams"
+            if runner_name.lower() in DASK_NAMES
+            else None
+        )
+        or model_problem(nb)
+    )
     if problem:
         err.write(f"newsbeam: error: {problem}\n")
         return EXIT_USAGE

@@ -337,6 +337,38 @@ class NewsbeamOptions(PipelineOptions):
         )
 
 
+class DaskRunOptions(PipelineOptions):
+    """Where a ``--runner DaskRunner`` batch run happens: a local cluster of N processes, or a running scheduler."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--dask_workers",
+            "--dask-workers",
+            dest="dask_workers",
+            type=_positive,
+            default=2,
+            help="DaskRunner without --dask-address: worker processes (one thread each) of the local "
+            "dask.distributed cluster started for the run and closed after it.",
+        )
+        parser.add_argument(
+            "--dask_address",
+            "--dask-address",
+            dest="dask_address",
+            default=None,
+            help="DaskRunner: address of a running dask.distributed scheduler (e.g. tcp://10.0.0.5:8786) "
+            "whose workers can import newsbeam and read/write the input and output paths.",
+        )
+        parser.add_argument(
+            "--dask_partitions",
+            "--dask-partitions",
+            dest="dask_partitions",
+            type=_positive,
+            default=None,
+            help="DaskRunner: partitions the work is spread over at each fan-out. Default: 4 per worker thread.",
+        )
+
+
 class StreamOptions(PipelineOptions):
     """Options of ``newsbeam stream`` only."""
 

@@ -4,8 +4,9 @@ Beam 2.77's ``DirectRunner`` first tries to download and start a Prism binary,
 which fails slowly on a machine without internet. A batch pipeline asked to
 run on the DirectRunner is therefore handed straight to the in-process
 FnApiRunner (what the DirectRunner falls back to anyway); streaming and
-``TestStream`` go to the BundleBasedDirectRunner. Any other runner name is
-passed through to Beam untouched.
+``TestStream`` go to the BundleBasedDirectRunner. ``DaskRunner`` gets our
+corrected subclass (see :mod:`pipeline.dask_runner`). Any other runner name
+is passed through to Beam untouched.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Union
 from apache_beam.runners.runner import PipelineRunner
 
 LOCAL_NAMES = {"directrunner", "direct", "switchingdirectrunner"}
+#: Beam's DaskRunner loses data on our graph; these names get :class:`pipeline.dask_runner.NewsbeamDaskRunner`.
+DASK_NAMES = {"daskrunner", "dask"}
 
 
 def make_runner(name: str | None, streaming: bool = False) -> Union[str, PipelineRunner]:
@@ -27,4 +30,10 @@ def make_runner(name: str | None, streaming: bool = False) -> Union[str, Pipelin
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
         return FnApiRunner()
+    if name.lower() in DASK_NAMES:
+        if streaming:
+            raise ValueError("the DaskRunner runs batch pipelines only: it has no windows, state or timers")
+        from pipeline.dask_runner import NewsbeamDaskRunner
+
+        return NewsbeamDaskRunner()
     return name
