@@ -12,13 +12,16 @@ Beam 2.77's ``DaskRunner`` turns Create, ParDo, GroupByKey and Flatten into
 3. only the last-visited leaf of the graph is computed (feed health, the feed
    state and the publish step would silently not run);
 4. ``metrics()`` raises, so a run summary could not be built;
-5. a side input is computed inside every task that reads it;
+5. a side input is computed inside every task that reads it (and, materialised
+   naively with ``to_delayed()``, the steps before it run twice: writers wrote
+   files the publish step never saw);
 6. ``Reshuffle`` is a no-op, so a run started from one input pattern stays in
    one partition, on one worker.
 
 :class:`NewsbeamDaskRunner` keeps Beam's translation of each primitive and
 fixes those six: outputs are tagged and routed to their own consumers; a
-DoFn's bundle is collected after ``finish_bundle``; every leaf is computed;
+DoFn's bundle is collected after ``finish_bundle``, and its instance is set up
+once per worker thread and reused; every leaf is computed;
 each task returns its step's metric updates next to its data, and they are
 gathered into ``DirectMetrics``; a side input is materialised once and handed
 to the tasks that read it; ``Reshuffle`` spreads its input over the cluster's
@@ -33,7 +36,10 @@ equivalence test in ``tests/test_dask.py`` is what guards an upgrade.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
+from collections import OrderedDict
 from typing import Any, Iterable, NamedTuple, Optional
 
 import apache_beam as beam
@@ -119,6 +125,46 @@ def _as_list(*partitions: Iterable[Any]) -> list[Any]:
     return [item for partition in partitions for item in partition]
 
 
+#: DoFn instances of this worker process, set up once and reused bundle after bundle (as Beam's
+#: workers do): per-bundle set-up would reload spaCy's model for every partition, since Beam's
+#: ``Shared`` keeps only the most recently acquired object alive between uses.
+_INSTANCES: OrderedDict[tuple[int, str, str], tuple[Any, Any, Any]] = OrderedDict()
+_KEEP = 64
+
+
+def _key(label: str, payload: bytes) -> tuple[int, str, str]:
+    # Per thread: one DoFn instance is never used by two bundles at once.
+    return threading.get_ident(), label, hashlib.sha256(payload).hexdigest()
+
+
+def _instance(label: str, payload: bytes) -> tuple[Any, Any, Any, bool]:
+    """This thread's instance of a step's DoFn (with its args), and whether it is new (needs ``setup``)."""
+    key = _key(label, payload)
+    found = _INSTANCES.get(key)
+    if found is not None:
+        _INSTANCES.move_to_end(key)
+        return (*found, False)
+    fn, args, kwargs = pickler.loads(payload)
+    _INSTANCES[key] = (fn, args, kwargs)
+    while len(_INSTANCES) > _KEEP:  # a long-lived cluster runs many pipelines: old steps' DoFns go
+        _, (old, _args, _kwargs) = _INSTANCES.popitem(last=False)
+        _teardown(old)
+    return fn, args, kwargs, True
+
+
+def _discard(label: str, payload: bytes) -> None:
+    found = _INSTANCES.pop(_key(label, payload), None)
+    if found is not None:
+        _teardown(found[0])
+
+
+def _teardown(fn: Any) -> None:
+    try:
+        fn.teardown()
+    except Exception:  # noqa: BLE001 - teardown is best effort, in Beam as here
+        _LOG.warning("teardown of %s failed", type(fn).__name__, exc_info=True)
+
+
 def run_bundle(
     items: Iterable[Any],
     label: str,
@@ -146,7 +192,7 @@ def run_bundle(
         )
         for (view, options), values in zip(side_specs, side_values, strict=True)
     ]
-    fn, args, kwargs = pickler.loads(payload)  # a copy per bundle: DoFn instances are not shared between threads
+    fn, args, kwargs, fresh = _instance(label, payload)
     container = MetricsContainer(label)
     sampler = statesampler.StateSampler(label, CounterFactory())
     statesampler.set_current_tracker(sampler)
@@ -162,12 +208,15 @@ def run_bundle(
                 user_state_context=None,
                 bundle_finalizer_param=beam.DoFn.BundleFinalizerParam(),
             )
-            invoker.invoke_setup()
+            if fresh:
+                invoker.invoke_setup()
             invoker.invoke_start_bundle()
             for item in items:
                 invoker.invoke_process(_windowed(item))
             invoker.invoke_finish_bundle()
-            invoker.invoke_teardown()
+    except BaseException:
+        _discard(label, payload)  # as Beam does: an instance that failed a bundle is not used again
+        raise
     finally:
         statesampler.set_current_tracker(None)
     return [*receivers.collected, _Metrics(label, container.get_cumulative())]
@@ -215,12 +264,14 @@ class _Translator(PipelineVisitor):
             values = list(transform.values)  # type: ignore[union-attr]
             bag = self.db.from_sequence(values, npartitions=max(1, min(len(values), self.partitions)))
         elif kind is beam.ParDo:
+            if DoFnSignature(transform.fn).is_stateful_dofn():  # type: ignore[union-attr]
+                raise NotImplementedError(f"{node.full_label}: stateful DoFns cannot run on the DaskRunner")
             main = next(iter(node.main_inputs.values()))
             window_fn = main.windowing.windowfn if hasattr(main, "windowing") else None
             side_specs, side_values = [], []
             for side in node.side_inputs:
                 side_specs.append((type(side), side._view_options()))
-                side_values.append(dask.delayed(_as_list)(*self._input(side.pvalue).to_delayed()))
+                side_values.append(dask.delayed(_as_list)(*self._input(side.pvalue).to_delayed(optimize_graph=False)))
             # The DoFn goes into the graph once, as bytes, not once per task.
             fn_args = (transform.fn, transform.args, transform.kwargs)  # type: ignore[union-attr]
             payload = dask.delayed(pickler.dumps(fn_args), traverse=False)
@@ -319,7 +370,7 @@ class NewsbeamDaskRunner(BundleBasedDirectRunner):
         try:
             threads = sum(client.nthreads().values()) or 1
             pipeline.replace_all(dask_overrides())
-            translator = _Translator(own.dask_partitions or 4 * threads)
+            translator = _Translator(own.dask_partitions or 2 * threads)
             pipeline.visit(translator)
             future = client.compute(translator.outputs())
         except BaseException:

@@ -365,7 +365,7 @@ class DaskRunOptions(PipelineOptions):
             dest="dask_partitions",
             type=_positive,
             default=None,
-            help="DaskRunner: partitions the work is spread over at each fan-out. Default: 4 per worker thread.",
+            help="DaskRunner: partitions the work is spread over at each fan-out. Default: 2 per worker thread.",
         )
 
 

@@ -163,6 +163,25 @@ def test_side_inputs_of_every_kind(cluster: str, tmp_path: Path) -> None:
     assert values(tmp_path, "joined") == ["alpha:6:x,y", "alpha:6:x,y", "beta:6:x,y"]
 
 
+def test_a_step_read_as_a_side_input_and_as_a_main_input_runs_once(cluster: str, tmp_path: Path) -> None:
+    # Files staged by the writers are both the publish step's side input and a leaf's input:
+    # were the writers run twice, files would be written that the publish step never moves.
+    pipeline = dask_pipeline(cluster)
+    written = (
+        pipeline | beam.Create(range(12)) | beam.Reshuffle() | "Write" >> beam.ParDo(Record(str(tmp_path), "written"))
+    )
+    written | "Leaf" >> beam.Map(lambda n: n + 1)
+    (
+        pipeline
+        | "Once" >> beam.Create([None])
+        | "Publish" >> beam.Map(lambda _, all_written: len(all_written), beam.pvalue.AsList(written))
+        | "Published" >> beam.ParDo(Record(str(tmp_path), "published"))
+    )
+    pipeline.run().wait_until_finish()
+    assert values(tmp_path, "written") == list(range(12))
+    assert values(tmp_path, "published") == [12]
+
+
 def test_reshuffle_spreads_the_work_over_the_workers(cluster: str, tmp_path: Path) -> None:
     pipeline = dask_pipeline(cluster)
     (
@@ -196,6 +215,20 @@ def test_a_source_without_a_dask_translation_is_refused_by_name(cluster: str) ->
     pipeline = dask_pipeline(cluster)
     pipeline | "Start" >> beam.Impulse() | beam.Map(lambda _: 1)
     with pytest.raises(NotImplementedError, match="Start: Impulse has no translation"):
+        pipeline.run()
+
+
+class Stateful(beam.DoFn):
+    SEEN = beam.transforms.userstate.ReadModifyWriteStateSpec("seen", beam.coders.BooleanCoder())
+
+    def process(self, element: Any, seen: Any = beam.DoFn.StateParam(SEEN)) -> Iterator[Any]:  # noqa: B008
+        yield element
+
+
+def test_a_stateful_step_is_refused_by_name(cluster: str) -> None:
+    pipeline = dask_pipeline(cluster)
+    pipeline | beam.Create([("k", 1)]) | "Remember" >> beam.ParDo(Stateful())
+    with pytest.raises(NotImplementedError, match="Remember: stateful DoFns cannot run on the DaskRunner"):
         pipeline.run()
 
 
