@@ -504,6 +504,9 @@ _REPORTED = {
     "fetch_threads",
     "fetch_shards",
     "discover_feeds",
+    "dask_workers",
+    "dask_address",
+    "dask_partitions",
 }
 
 
