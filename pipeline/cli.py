@@ -22,7 +22,12 @@ from typing import Any, Optional, Sequence, TextIO
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import (
+    GoogleCloudOptions,
+    PipelineOptions,
+    StandardOptions,
+    _BeamArgumentParser,
+)
 from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.build import IngestConfig, build_ingest
@@ -542,16 +547,56 @@ def _configure_logging() -> None:
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
 
+def split_inputs(tokens: Sequence[str]) -> tuple[list[str], list[str]]:
+    """A subcommand's words as (INPUTs, pipeline flags), knowing which flags take a value.
+
+    argparse alone cannot tell them apart: to the subcommand's parser
+    ``--output`` is an unknown flag, so in ``ingest --input X --output DIR``
+    it would take DIR for an INPUT. Every pipeline option (newsbeam's and
+    Beam's) is known here, so a flag's value stays with its flag; an unknown
+    flag is passed on alone, as Beam would read it.
+    """
+    parser = _BeamArgumentParser(add_help=False, allow_abbrev=False)
+    for cls in {c.__name__: c for c in PipelineOptions.__subclasses__()}.values():
+        try:
+            cls._add_argparse_args(parser)
+        except argparse.ArgumentError:  # an option two classes both define: the first is enough here
+            continue
+    takes_value = {
+        flag: action.nargs for action in parser._actions for flag in action.option_strings if action.nargs != 0
+    }
+    inputs: list[str] = []
+    flags: list[str] = []
+    words = list(tokens)
+    while words:
+        word = words.pop(0)
+        if word == "--":
+            inputs.extend(words)
+            break
+        if not word.startswith("-") or word == "-":
+            inputs.append(word)
+            continue
+        flags.append(word)
+        if "=" in word or word not in takes_value:
+            continue
+        optional = takes_value[word] == "?"
+        if words and not (optional and words[0].startswith("-")):
+            flags.append(words.pop(0))
+    return inputs, flags
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _configure_logging()
-    args, rest = _parser().parse_known_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    args, _ = _parser().parse_known_args(words)
     if args.command == "options":
         print_options(sys.stdout)
         return EXIT_OK
+    inputs, flags = split_inputs(words[words.index(args.command) + 1 :])
     try:
         if args.command == "stream":
-            return run_stream(args.inputs, rest)
-        return run_ingest(args.inputs, rest)
+            return run_stream(inputs, flags)
+        return run_ingest(inputs, flags)
     except SystemExit as exit_:  # argparse inside PipelineOptions reports usage errors this way
         return int(exit_.code or EXIT_USAGE)
 

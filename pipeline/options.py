@@ -7,6 +7,7 @@ template launch and a local run are configured alike.
 from __future__ import annotations
 
 import argparse
+import math
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -34,22 +35,36 @@ def _positive(value: str) -> int:
     return number
 
 
-def _non_negative(value: str) -> float:
+def _finite(value: str) -> float:
     number = float(value)
+    if not math.isfinite(number):  # nan passes every comparison below, inf is no duration
+        raise argparse.ArgumentTypeError("must be a finite number")
+    return number
+
+
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return number
+
+
+def _non_negative(value: str) -> float:
+    number = _finite(value)
     if number < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
     return number
 
 
 def _positive_float(value: str) -> float:
-    number = float(value)
+    number = _finite(value)
     if number <= 0:
         raise argparse.ArgumentTypeError("must be more than 0")
     return number
 
 
 def _ratio(value: str) -> float:
-    ratio = float(value)
+    ratio = _finite(value)
     if not 0.0 <= ratio <= 1.0:
         raise argparse.ArgumentTypeError("must be between 0 and 1")
     return ratio
@@ -89,7 +104,7 @@ class NewsbeamOptions(PipelineOptions):
             "--max_file_mb",
             "--max-file-mb",
             dest="max_file_mb",
-            type=int,
+            type=_positive,
             default=64,
             help="Largest input file, and largest decompressed gzip content, in MiB; bigger ones are dead-lettered.",
         )
@@ -97,7 +112,7 @@ class NewsbeamOptions(PipelineOptions):
             "--rows_per_file",
             "--rows-per-file",
             dest="rows_per_file",
-            type=int,
+            type=_positive,
             default=100_000,
             help="Most rows in one Parquet file of a partition; larger partitions are split across files.",
         )
@@ -114,7 +129,7 @@ class NewsbeamOptions(PipelineOptions):
             "--progress_seconds",
             "--progress-seconds",
             dest="progress_seconds",
-            type=float,
+            type=_non_negative,
             default=5.0,
             help="Seconds between progress lines on a local run.",
         )
@@ -229,7 +244,7 @@ class NewsbeamOptions(PipelineOptions):
             "--max_redirects",
             "--max-redirects",
             dest="max_redirects",
-            type=int,
+            type=_count,
             default=5,
             help="Most redirects followed for one feed; a redirect loop fails at once.",
         )
@@ -237,7 +252,7 @@ class NewsbeamOptions(PipelineOptions):
             "--fetch_retries",
             "--fetch-retries",
             dest="fetch_retries",
-            type=int,
+            type=_count,
             default=3,
             help="Retries after a first failed attempt, on connection errors, timeouts, truncated bodies, "
             "408, 429 and 5xx (never on other 4xx).",

@@ -110,7 +110,7 @@ def launch_argv(args: Sequence[str]) -> list[str]:
     rest = [arg for arg in translate_switches(rest, switches()) if arg != DETACH]
     if not names_runner(rest):
         rest.append(f"--runner={DEFAULT_RUNNER}")
-    return [mode, *rest]
+    return [mode, *rest, DETACH]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
