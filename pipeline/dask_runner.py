@@ -312,19 +312,23 @@ class DaskRunResult(PipelineResult):
         self._metrics = DirectMetrics()
 
     def wait_until_finish(self, duration: Optional[int] = None) -> str:
+        """Waits (``duration`` in ms, Beam's unit; None: until done); still RUNNING when the time ran out."""
         if self._state != PipelineState.RUNNING:
             return self._state
         try:
-            for number, item in enumerate(self._future.result(timeout=duration / 1000 if duration else None)):
-                if isinstance(item, _Metrics):
-                    self._metrics.commit_logical(number, item.updates)
-                    self._metrics.commit_physical(number, item.updates)
-            self._state = PipelineState.DONE
+            items = self._future.result(timeout=duration / 1000 if duration else None)
+        except TimeoutError:
+            return self._state  # still running: the cluster stays up for the next wait
         except BaseException:
             self._state = PipelineState.FAILED
-            raise
-        finally:
             self._close()
+            raise
+        for number, item in enumerate(items):
+            if isinstance(item, _Metrics):
+                self._metrics.commit_logical(number, item.updates)
+                self._metrics.commit_physical(number, item.updates)
+        self._state = PipelineState.DONE
+        self._close()
         return self._state
 
     def cancel(self) -> str:

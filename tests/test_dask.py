@@ -198,6 +198,16 @@ def test_reshuffle_spreads_the_work_over_the_workers(cluster: str, tmp_path: Pat
     assert len({r["pid"] for r in rows}) == 2
 
 
+def test_a_timed_wait_leaves_a_running_job_running(cluster: str) -> None:
+    pipeline = dask_pipeline(cluster)
+    pipeline | beam.Create([0.5, 0.5]) | beam.Map(lambda s: __import__("time").sleep(s) or s) | beam.ParDo(Count())
+    result = pipeline.run()
+    assert result.wait_until_finish(duration=50) == "RUNNING"
+    assert result.wait_until_finish() == "DONE"
+    (seen,) = result.metrics().query(MetricsFilter().with_name("seen"))["counters"]
+    assert seen.committed == 2
+
+
 def fail(_: int) -> int:
     raise RuntimeError("boom in a worker")
 
