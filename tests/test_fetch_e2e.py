@@ -582,7 +582,7 @@ def test_retry_after_500_then_success(first: Run, misbehaving: Misbehaving) -> N
 def test_retry_after_header_is_honoured(first: Run, misbehaving: Misbehaving) -> None:
     requests = first.requests_for(misbehaving.paths["ratelimited"])
     assert len(requests) == 2
-    assert requests[1].time - requests[0].time >= 0.9
+    assert requests[1].time - requests[0].time >= 0.8  # Retry-After: 1, less server-side reading jitter
     assert links(GOOD["ratelimited"]) == {a["url"] for a in first.articles_from(misbehaving.urls["ratelimited"])}
 
 
@@ -1169,7 +1169,9 @@ def test_fetch_dead_letters_agree_with_feed_health(relisted: RelistedRun) -> Non
 def test_per_host_delay_holds_across_opml_rounds(relisted: RelistedRun) -> None:
     starts = sorted(r.time for r in relisted.run.requests)
     gaps = [round(b - a, 3) for a, b in zip(starts, starts[1:], strict=False)]
-    assert min(gaps) >= 0.48, gaps
+    # Server-side read times jitter on a loaded machine (see test_per_host_delay_spaces_request_starts).
+    assert starts[-1] - starts[0] >= (len(starts) - 1) * 0.5 - 0.1, gaps
+    assert min(gaps) >= 0.5 / 2, gaps
 
 
 def test_deadline_covers_a_trickled_response_head(tmp_path: Path) -> None:
@@ -1467,7 +1469,12 @@ def test_per_host_delay_spaces_request_starts(tmp_path: Path) -> None:
     starts = sorted(r.time for r in run.requests)
     assert len(starts) == 6
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
-    assert min(gaps) >= 0.28, gaps
+    # The times are when the server's threads read each request head: on a loaded machine one
+    # read late shortens the next gap by as much as it lengthened its own (seen: 0.367 then
+    # 0.234). The sum cannot be shortened that way: 5 delays of 0.3 s, less reading jitter;
+    # without the gate it would be about 5 x 0.1 s (each response is held 0.1 s).
+    assert starts[-1] - starts[0] >= 5 * 0.3 - 0.1, gaps
+    assert min(gaps) >= 0.3 / 2, gaps
     assert max_overlap(spans.items) == 1
     assert run.summary["counts"]["written"] == 6
 
