@@ -32,7 +32,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.build import IngestConfig, build_ingest
 from pipeline.options import MB, NewsbeamOptions, StreamOptions
-from pipeline.runners import DASK_NAMES, LOCAL_NAMES, make_runner
+from pipeline.runners import DASK_NAMES, LOCAL_NAMES, make_runner, runner_problem
 from pipeline.stream import StreamConfig, TickServer, build_stream, stream_counts
 from pipeline.summary import build_summary, counters, print_summary, write_summary
 from transforms.entities import model_available
@@ -198,18 +198,15 @@ def run_ingest(
     all_inputs = list(inputs) + list(nb.inputs or [])
     started = datetime.now(UTC)
     run_id = nb.run_id or new_run_id(started)
+    runner_name = standard.runner or "DirectRunner"
+    standard.runner = runner_name
     problem = usage_problem(nb, run_id, "no INPUT given" if not all_inputs else None)
     try:
         days = publication_days(nb.date, nb.since, nb.until, started.date())
     except ValueError as error:
         problem = problem or str(error)
         days = None
-    if problem:
-        err.write(f"newsbeam: error: {problem}\n")
-        return EXIT_USAGE
-    runner_name = standard.runner or "DirectRunner"
-    standard.runner = runner_name
-    problem = detach_problem(options, runner_name)
+    problem = problem or detach_problem(options, runner_name)
     if problem:
         err.write(f"newsbeam: error: {problem}\n")
         return EXIT_USAGE
@@ -293,12 +290,7 @@ def run_stream(
     problem = (
         usage_problem(nb, run_id, missing)
         or detach_problem(options, runner_name)
-        or (
-            f"{runner_name} runs batch pipelines only (no windows, state or timers): use DataflowRunner "
-            "or the local runner for streams"
-            if runner_name.lower() in DASK_NAMES
-            else None
-        )
+        or runner_problem(runner_name, streaming=True)
         or model_problem(nb)
     )
     if problem:

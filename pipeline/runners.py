@@ -11,7 +11,7 @@ is passed through to Beam untouched.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Optional, Union
 
 from apache_beam.runners.runner import PipelineRunner
 
@@ -20,8 +20,21 @@ LOCAL_NAMES = {"directrunner", "direct", "switchingdirectrunner"}
 DASK_NAMES = {"daskrunner", "dask"}
 
 
+def runner_problem(name: str, streaming: bool) -> Optional[str]:
+    """Why this runner cannot run this kind of pipeline, or None."""
+    if streaming and name.lower() in DASK_NAMES:
+        return (
+            f"{name} runs batch pipelines only (no windows, state or timers): use DataflowRunner "
+            "or the local runner for streams"
+        )
+    return None
+
+
 def make_runner(name: str | None, streaming: bool = False) -> Union[str, PipelineRunner]:
     name = name or "DirectRunner"
+    problem = runner_problem(name, streaming)
+    if problem:
+        raise ValueError(problem)
     if name.lower() in LOCAL_NAMES:
         if streaming:
             from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
@@ -31,8 +44,6 @@ def make_runner(name: str | None, streaming: bool = False) -> Union[str, Pipelin
 
         return FnApiRunner()
     if name.lower() in DASK_NAMES:
-        if streaming:
-            raise ValueError("the DaskRunner runs batch pipelines only: it has no windows, state or timers")
         from pipeline.dask_runner import NewsbeamDaskRunner
 
         return NewsbeamDaskRunner()
