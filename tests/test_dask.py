@@ -182,20 +182,33 @@ def test_a_step_read_as_a_side_input_and_as_a_main_input_runs_once(cluster: str,
     assert values(tmp_path, "published") == [12]
 
 
-def test_reshuffle_spreads_the_work_over_the_workers(cluster: str, tmp_path: Path) -> None:
+class Bundles(beam.DoFn):
+    """Tags each element with the bundle (dask partition) and process that handled it."""
+
+    def start_bundle(self) -> None:
+        self.bundle = uuid.uuid4().hex
+
+    def process(self, element: int) -> Iterator[dict[str, Any]]:
+        yield {"n": element, "bundle": self.bundle, "pid": os.getpid()}
+
+
+def test_reshuffle_spreads_the_work_over_partitions(cluster: str, tmp_path: Path) -> None:
+    # One element fanning out, as one input directory does: without the repartition every
+    # later step would run as one bundle on one worker. Which worker runs each partition is
+    # dask's choice (under load it may keep them all on one), so the partitions are asserted.
     pipeline = dask_pipeline(cluster)
     (
         pipeline
         | beam.Create(["one input"])
-        | beam.FlatMap(lambda _: range(64))  # one element fanning out, as one input directory does
+        | beam.FlatMap(lambda _: range(64))
         | beam.Reshuffle()
-        | beam.Map(lambda n: __import__("time").sleep(0.02) or n)
+        | beam.ParDo(Bundles())
         | beam.ParDo(Record(str(tmp_path), "spread"))
     )
     pipeline.run().wait_until_finish()
-    rows = recorded(tmp_path, "spread")
-    assert sorted(r["value"] for r in rows) == list(range(64))
-    assert len({r["pid"] for r in rows}) == 2
+    rows = [r["value"] for r in recorded(tmp_path, "spread")]
+    assert sorted(r["n"] for r in rows) == list(range(64))
+    assert len({r["bundle"] for r in rows}) == 4  # --dask-partitions default: 2 per worker thread, 2 threads
 
 
 def test_a_timed_wait_leaves_a_running_job_running(cluster: str) -> None:
