@@ -60,6 +60,8 @@ class IngestConfig(NamedTuple):
     max_entries_per_feed: int = DEFAULT_MAX_ENTRIES
     #: [start, end) of publication times to write (nightly runs and backfills); None: everything.
     published_range: Optional[tuple[Timestamp, Timestamp]] = None
+    #: Whether local OPML lists may name local files (inside their own folder only).
+    opml_local_files: bool = True
 
 
 class IngestOutputs(NamedTuple):
@@ -100,7 +102,9 @@ def add_entities(articles: beam.PCollection, config: Any) -> tuple[beam.PCollect
 
 def build_ingest(pipeline: beam.Pipeline, config: IngestConfig) -> IngestOutputs:
     """Adds the batch ingest: read/fetch → parse → enrich → identify → Parquet, dead letters and feed health alongside."""
-    read = pipeline | "ReadDocuments" >> ReadDocuments(list(config.inputs), config.run_id, config.max_bytes)
+    read = pipeline | "ReadDocuments" >> ReadDocuments(
+        list(config.inputs), config.run_id, config.max_bytes, config.output, config.opml_local_files
+    )
     # Feed URLs: fetched in two rounds, so that an OPML list fetched in the
     # first has its feeds fetched in the second, with the same host limits.
     state = pipeline | "ReadFeedState" >> ReadFeedState(join(config.output, FEED_STATE))

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any, Optional, Sequence, TextIO
+from typing import Any, Callable, Optional, Sequence, TextIO
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -26,22 +26,32 @@ from apache_beam.options.pipeline_options import (
     GoogleCloudOptions,
     PipelineOptions,
     StandardOptions,
+    TestOptions,
     _BeamArgumentParser,
 )
 from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.build import IngestConfig, build_ingest
-from pipeline.options import MB, NewsbeamOptions, StreamOptions
+from pipeline.options import MB, DaskRunOptions, NewsbeamOptions, StreamOptions
+from pipeline.output import ClaimRefused, OutputClaim, claim_output
 from pipeline.runners import DASK_NAMES, LOCAL_NAMES, make_runner, runner_problem
 from pipeline.stream import StreamConfig, TickServer, build_stream, stream_counts
-from pipeline.summary import build_summary, counters, print_summary, write_summary
+from pipeline.summary import (
+    build_summary,
+    counters,
+    input_problems,
+    nothing_read,
+    print_summary,
+    write_summary,
+)
 from transforms.entities import model_available
 from transforms.fetch import FetchPolicy
 from transforms.health import read_health
-from transforms.sinks import STAGING, join
+from transforms.sinks import RUN_MARKER, STAGING, join
 from transforms.streaming import read_window_reports
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DEAD_LETTERS = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DEAD_LETTERS, EXIT_NOTHING_READ, EXIT_LOCKED = 0, 1, 2, 3, 4, 5
+EXIT_INTERRUPTED = 130
 _LOG = logging.getLogger("newsbeam")
 
 
@@ -75,6 +85,49 @@ class _Heartbeat:
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
+
+
+INTERRUPTED_LINE = "newsbeam: interrupted: nothing of this run was published"
+
+
+class Interruptible:
+    """Ctrl-C during a batch run: one line, exit 130, at once — not Beam's tracebacks, not a hang.
+
+    An interrupted batch run publishes nothing, so nothing in the pipeline is
+    worth waiting for: a step blocked on a slow server (or Beam unwinding the
+    interrupt, which it wraps and logs with its stack) could keep the process
+    alive for minutes. The handler releases the output (``cleanup``), says
+    so in one line and ends the process. Its staging is removed by the next
+    run into the output; if the interrupt came while files were being moved
+    into place, the next run completes the moves from the journal, exactly
+    as after a crash.
+    """
+
+    def __init__(self, err: TextIO, cleanup: Callable[[], None]) -> None:
+        self.err = err
+        self.cleanup = cleanup
+        self._previous: Any = None
+        self._installed = False
+
+    def _handle(self, *_: object) -> None:
+        try:
+            self.cleanup()
+        finally:
+            self.err.write(f"\n{INTERRUPTED_LINE}\n")
+            self.err.flush()
+            sys.stdout.flush()
+            os._exit(EXIT_INTERRUPTED)
+
+    def __enter__(self) -> Interruptible:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)
+            self._installed = False
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -187,6 +240,21 @@ def model_problem(nb: NewsbeamOptions) -> Optional[str]:
     return None
 
 
+def is_dry_run(options: PipelineOptions) -> bool:
+    return bool(options.view_as(TestOptions).dry_run)
+
+
+def report_dry_run(pipeline: beam.Pipeline, run_id: str, output: str, runner_name: str, out: TextIO) -> int:
+    """What a ``--dry_run`` prints: the job was built and checked, nothing ran."""
+    transforms = pipeline.to_runner_api().components.transforms
+    steps = sum(1 for t in transforms.values() if not t.subtransforms)
+    out.write(
+        f"newsbeam: dry run of {run_id} on {runner_name}: the job was built ({steps} steps) and not submitted; "
+        f"nothing was read or written (output would be {output})\n"
+    )
+    return EXIT_OK
+
+
 def run_ingest(
     inputs: Sequence[str], beam_args: Sequence[str], out: Optional[TextIO] = None, err: Optional[TextIO] = None
 ) -> int:
@@ -231,35 +299,67 @@ def run_ingest(
         err.write(f"newsbeam: error: {problem}\n")
         return EXIT_USAGE
     err.write(f"[newsbeam] run {run_id}: {len(all_inputs)} input(s) → {nb.output} on {runner_name}\n")
-    clock = time.monotonic()
     pipeline = beam.Pipeline(runner=make_runner(runner_name), options=options)
     build_ingest(pipeline, config)
+    dry_run = is_dry_run(options)
     try:
-        with _Heartbeat(nb.progress_seconds, err):
-            result = pipeline.run()
-            if detached(options):
-                return report_submitted(result, run_id, nb.output, out)
-            state = result.wait_until_finish()
-    except Exception as error:  # noqa: BLE001 - reported, then a non-zero exit
-        err.write(f"newsbeam: pipeline failed: {type(error).__name__}: {error}\n")
+        claim = (
+            claim_output(nb.output, run_id, wait=nb.wait_for_lock, detach=detached(options), command=" ".join(sys.argv))
+            if not dry_run
+            else OutputClaim(None, [])
+        )
+    except ClaimRefused as refused:
+        err.write(f"newsbeam: error: {refused}\n")
+        return EXIT_LOCKED if refused.reason == "locked" else EXIT_USAGE
+    except Exception as error:  # noqa: BLE001 - an output that cannot be written to: reported, nothing ran
+        err.write(f"newsbeam: pipeline failed: cannot use the output: {type(error).__name__}: {error}\n")
         return EXIT_FAILED
-    elapsed = time.monotonic() - clock
-    summary = build_summary(
-        counters(result),
-        run_id=run_id,
-        inputs=all_inputs,
-        output=nb.output,
-        options={k: v for k, v in nb.get_all_options(drop_default=False).items() if k in _REPORTED},
-        started_at=started.isoformat(),
-        finished_at=datetime.now(UTC).isoformat(),
-        elapsed_seconds=elapsed,
-        state=str(state),
-        feed_health=read_health(nb.output, run_id),
-        date_range={"since": days[0].isoformat(), "until": days[1].isoformat()} if days else None,
-    )
-    path = write_summary(nb.output, summary)
+    with claim:
+        for note in claim.notes:
+            err.write(f"[newsbeam] recovered: {note}\n")
+        clock = time.monotonic()
+        try:
+            with Interruptible(err, claim.release), _Heartbeat(nb.progress_seconds, err):
+                result = pipeline.run()
+                if detached(options):
+                    return report_submitted(result, run_id, nb.output, out)
+                state = result.wait_until_finish()
+                if dry_run:  # built and checked by the runner, nothing ran: no summary
+                    return report_dry_run(pipeline, run_id, nb.output, runner_name, out)
+        except Exception as error:  # noqa: BLE001 - reported, then a non-zero exit
+            err.write(f"newsbeam: pipeline failed: {type(error).__name__}: {error}\n")
+            return EXIT_FAILED
+        elapsed = time.monotonic() - clock
+        summary = build_summary(
+            counters(result),
+            run_id=run_id,
+            inputs=all_inputs,
+            output=nb.output,
+            options=reported_options(options, NewsbeamOptions, DaskRunOptions),
+            started_at=started.isoformat(),
+            finished_at=datetime.now(UTC).isoformat(),
+            elapsed_seconds=elapsed,
+            state=str(state),
+            feed_health=read_health(nb.output, run_id),
+            date_range={"since": days[0].isoformat(), "until": days[1].isoformat()} if days else None,
+            recovered=claim.notes,
+        )
+        path = write_summary(nb.output, summary)
     print_summary(summary, path, out)
+    return finish_status(summary, nb, run_id, err)
+
+
+def finish_status(summary: dict[str, Any], nb: NewsbeamOptions, run_id: str, err: TextIO) -> int:
+    """The exit status of a finished batch run, saying on stderr what went wrong with its inputs."""
+    problems = input_problems(nb.output, run_id)
+    for problem in problems[:20]:
+        err.write(f"newsbeam: warning: {problem}\n")
+    if len(problems) > 20:
+        err.write(f"newsbeam: warning: … and {len(problems) - 20} more input problems (see dead_letter/)\n")
     counts = summary["counts"]
+    if nothing_read(summary):
+        err.write("newsbeam: error: nothing could be read from any input\n")
+        return EXIT_NOTHING_READ
     if nb.max_dead_letter_ratio is not None and counts["read"]:
         ratio = counts["dead_lettered"] / counts["read"]
         if ratio > nb.max_dead_letter_ratio:
@@ -313,6 +413,7 @@ def run_stream(
         dedup_ttl=so.dedup_ttl_days * 86400,
         max_age=so.max_age_days * 86400,
         tick_endpoint=ticks.endpoint if ticks else None,
+        control=ticks.control if ticks else None,
         **shared_settings(nb),
     )
     err.write(
@@ -321,80 +422,106 @@ def run_stream(
         + (f", stopping after {so.stop_after:g}s" if so.stop_after else ", Ctrl-C to stop")
         + "\n"
     )
-    clock = time.monotonic()
     pipeline = beam.Pipeline(runner=make_runner(runner_name, streaming=True), options=options)
     build_stream(pipeline, config)
-    previous = signal.getsignal(signal.SIGINT)
-    interrupted = False
-
-    def on_interrupt(*_: object) -> None:
-        nonlocal interrupted
-        if interrupted:  # a second Ctrl-C: stop now, without draining
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            raise KeyboardInterrupt
-        interrupted = True
-        err.write("[newsbeam] stopping: draining, the open window will be written… (Ctrl-C again to abort)\n")
-        if ticks is not None:
-            ticks.stop()
-
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    if in_main_thread and ticks is not None:
-        signal.signal(signal.SIGINT, on_interrupt)
+    dry_run = is_dry_run(options)
     try:
-        result = pipeline.run()
-        if detached(options):
-            return report_submitted(result, run_id, nb.output, out)
-        state = result.wait_until_finish()
-    except Exception as error:  # noqa: BLE001 - reported, then a non-zero exit
-        err.write(f"newsbeam: pipeline failed: {type(error).__name__}: {error}\n")
-        return EXIT_FAILED
-    finally:
-        if in_main_thread and ticks is not None:
-            signal.signal(signal.SIGINT, previous)
+        claim = (
+            claim_output(nb.output, run_id, wait=nb.wait_for_lock, detach=detached(options), command=" ".join(sys.argv))
+            if not dry_run
+            else OutputClaim(None, [])
+        )
+    except Exception as error:  # noqa: BLE001 - refused, or an output that cannot be written to: nothing ran
         if ticks is not None:
             ticks.close()
-    remove_staging(nb.output, run_id, err)
-    summary = build_summary(
-        counters(result),
-        run_id=run_id,
-        inputs=all_inputs,
-        output=nb.output,
-        options={k: v for k, v in options.get_all_options(drop_default=False).items() if k in _REPORTED_STREAM},
-        started_at=started.isoformat(),
-        finished_at=datetime.now(UTC).isoformat(),
-        elapsed_seconds=time.monotonic() - clock,
-        state=str(state) + (" (interrupted)" if interrupted else ""),
-        feed_health=latest_per_feed(read_health(nb.output, run_id)),
-    )
-    reports = read_window_reports(nb.output, run_id)
-    totals = stream_counts(reports)
-    read, written = totals.get("read", 0), totals.get("written", 0)
-    duplicates, dead = totals.get("duplicates", 0), totals.get("dead_lettered", 0)
-    # Counts from the window reports (the data), not Beam metrics: the local
-    # streaming runner's metrics keep only each step's first bundle.
-    summary["counts"] = {
-        "read": read,
-        "written": written,
-        "duplicates": duplicates,
-        "dead_lettered": dead,
-        "reconciled": read == written + duplicates + dead,
-    }
-    summary["dead_lettered_by_stage"] = {
-        k.removeprefix("dead_letter."): v for k, v in sorted(totals.items()) if k.startswith("dead_letter.")
-    }
-    summary["feeds"].update(
-        fetched=totals.get("polled", 0) - totals.get("failed", 0) - totals.get("not_modified", 0),
-        not_modified=totals.get("not_modified", 0),
-        failed=totals.get("failed", 0),
-        bytes=totals.get("bytes", 0),
-    )
-    summary["metrics_note"] = (
-        "counts, dead letters by stage and feeds come from the window reports; the per-stage counters, "
-        "repairs and entities come from Beam metrics, which the local streaming runner reports for the "
-        "first bundle of each step only"
-    )
-    summary["stream"] = {"polls": ticks.ticks if ticks else None, "windows": reports}
-    path = write_summary(nb.output, summary)
+        if isinstance(error, ClaimRefused):
+            err.write(f"newsbeam: error: {error}\n")
+            return EXIT_LOCKED if error.reason == "locked" else EXIT_USAGE
+        err.write(f"newsbeam: pipeline failed: cannot use the output: {type(error).__name__}: {error}\n")
+        return EXIT_FAILED
+    with claim:
+        for note in claim.notes:
+            err.write(f"[newsbeam] recovered: {note}\n")
+        clock = time.monotonic()
+        previous = signal.getsignal(signal.SIGINT)
+        interrupted = False
+
+        def on_interrupt(*_: object) -> None:
+            nonlocal interrupted
+            if interrupted:  # a second Ctrl-C: stop now, without draining
+                signal.signal(signal.SIGINT, signal.default_int_handler)
+                raise KeyboardInterrupt
+            interrupted = True
+            err.write("[newsbeam] stopping: draining, the open window will be written… (Ctrl-C again to abort)\n")
+            if ticks is not None:
+                ticks.stop()
+
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        if in_main_thread and ticks is not None:
+            signal.signal(signal.SIGINT, on_interrupt)
+        try:
+            result = pipeline.run()
+            if detached(options):
+                return report_submitted(result, run_id, nb.output, out)
+            state = result.wait_until_finish()
+            if dry_run:  # built and checked by the runner, nothing ran: no summary
+                return report_dry_run(pipeline, run_id, nb.output, runner_name, out)
+        except Exception as error:  # noqa: BLE001 - reported, then a non-zero exit
+            err.write(f"newsbeam: pipeline failed: {type(error).__name__}: {error}\n")
+            return EXIT_FAILED
+        finally:
+            if in_main_thread and ticks is not None:
+                signal.signal(signal.SIGINT, previous)
+            if ticks is not None:
+                ticks.close()
+        remove_staging(nb.output, run_id, err)
+        summary = build_summary(
+            counters(result),
+            run_id=run_id,
+            inputs=all_inputs,
+            output=nb.output,
+            options=reported_options(options, NewsbeamOptions, StreamOptions),
+            started_at=started.isoformat(),
+            finished_at=datetime.now(UTC).isoformat(),
+            elapsed_seconds=time.monotonic() - clock,
+            state=str(state) + (" (interrupted)" if interrupted else ""),
+            feed_health=latest_per_feed(read_health(nb.output, run_id)),
+            recovered=claim.notes,
+        )
+        reports = read_window_reports(nb.output, run_id)
+        totals = stream_counts(reports)
+        read, written = totals.get("read", 0), totals.get("written", 0)
+        duplicates, dead = totals.get("duplicates", 0), totals.get("dead_lettered", 0)
+        # Counts from the window reports (the data), not Beam metrics: the local
+        # streaming runner's metrics keep only each step's first bundle.
+        summary["counts"] = {
+            "read": read,
+            "written": written,
+            "duplicates": duplicates,
+            "dead_lettered": dead,
+            "reconciled": read == written + duplicates + dead,
+        }
+        summary["dead_lettered_by_stage"] = {
+            k.removeprefix("dead_letter."): v for k, v in sorted(totals.items()) if k.startswith("dead_letter.")
+        }
+        summary["feeds"].update(
+            fetched=totals.get("polled", 0) - totals.get("failed", 0) - totals.get("not_modified", 0),
+            not_modified=totals.get("not_modified", 0),
+            failed=totals.get("failed", 0),
+            bytes=totals.get("bytes", 0),
+            **{key: totals.get(key, 0) for key in ("skipped_not_due", "skipped_in_flight", "skipped_abandoned")},
+        )
+        summary["metrics_note"] = (
+            "counts, dead letters by stage and feeds come from the window reports; the per-stage counters, "
+            "repairs and entities come from Beam metrics, which the local streaming runner reports for the "
+            "first bundle of each step only"
+        )
+        summary["stream"] = {
+            "polls": ticks.ticks if ticks else None,
+            "abandoned_fetches": ticks.abandoned if ticks else None,
+            "windows": reports,
+        }
+        path = write_summary(nb.output, summary)
     print_summary(summary, path, out)
     return EXIT_OK
 
@@ -418,7 +545,7 @@ def remove_staging(output: str, run_id: str, err: TextIO) -> None:
         left = [m.path for m in FileSystems.match([join(staging, "**")])[0].metadata_list]
     except Exception:  # noqa: BLE001 - no staging folder: nothing to do
         left = []
-    left = [path for path in left if "://" in path or os.path.isfile(path)]
+    left = [path for path in left if ("://" in path or os.path.isfile(path)) and not path.endswith("/" + RUN_MARKER)]
     if left:
         err.write(f"newsbeam: warning: {len(left)} file(s) left unpublished in {staging}\n")
         return
@@ -443,6 +570,7 @@ def shared_settings(nb: NewsbeamOptions) -> dict[str, Any]:
         "ner_max_chars": nb.ner_max_chars,
         "fetch": fetch_policy(nb),
         "max_entries_per_feed": nb.max_entries_per_feed,
+        "opml_local_files": nb.opml_local_files,
     }
 
 
@@ -468,54 +596,18 @@ def fetch_policy(nb: NewsbeamOptions) -> FetchPolicy:
     )
 
 
-_REPORTED = {
-    "date",
-    "since",
-    "until",
-    "runner",
-    "uncurl_quotes",
-    "max_file_mb",
-    "rows_per_file",
-    "max_dead_letter_ratio",
-    "progress_seconds",
-    "run_id",
-    "entities",
-    "ner_model",
-    "ner_languages",
-    "ner_batch_size",
-    "ner_max_chars",
-    "allow_private_hosts",
-    "contact_url",
-    "connect_timeout",
-    "read_timeout",
-    "fetch_deadline",
-    "max_redirects",
-    "fetch_retries",
-    "retry_backoff",
-    "max_retry_wait",
-    "max_response_mb",
-    "max_entries_per_feed",
-    "conditional_get",
-    "per_host_concurrency",
-    "per_host_delay",
-    "fetch_threads",
-    "fetch_shards",
-    "discover_feeds",
-    "dask_workers",
-    "dask_address",
-    "dask_partitions",
-}
+def option_names(*classes: type[PipelineOptions]) -> set[str]:
+    """The settings the given option classes define, read off their own parsers (never listed by hand)."""
+    parser = _BeamArgumentParser(add_help=False)
+    for cls in classes:
+        cls._add_argparse_args(parser)
+    return {action.dest for action in parser._actions}
 
 
-_REPORTED_STREAM = _REPORTED | {
-    "poll_interval",
-    "watch",
-    "watch_interval",
-    "window",
-    "stop_after",
-    "dedup_ttl_days",
-    "max_age_days",
-}
+def reported_options(options: PipelineOptions, *classes: type[PipelineOptions]) -> dict[str, Any]:
+    """The run's settings for its summary: every option of ``classes`` (inputs and output are reported apart) and the runner."""
+    names = (option_names(*classes) | {"runner"}) - {"inputs", "output"}
+    return {k: v for k, v in options.get_all_options(drop_default=False).items() if k in names}
 
 
 def print_options(out: TextIO) -> None:
@@ -591,6 +683,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return run_ingest(inputs, flags)
     except SystemExit as exit_:  # argparse inside PipelineOptions reports usage errors this way
         return int(exit_.code or EXIT_USAGE)
+    except KeyboardInterrupt:
+        # A batch run stops before publishing: nothing of it is visible, and the
+        # next run into the output removes its staging. One line, no traceback.
+        sys.stderr.write(f"\n{INTERRUPTED_LINE}\n")
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -311,6 +311,25 @@ class NewsbeamOptions(PipelineOptions):
             "(off: the page is a FeedError).",
         )
         parser.add_argument(
+            "--opml_local_files",
+            "--opml-local-files",
+            dest="opml_local_files",
+            type=_on_off,
+            default=True,
+            help="Whether a local OPML list may name local files, by paths relative to the list and inside its "
+            "folder (absolute paths, '..', file: URLs, symlinks leaving the folder and special files are always "
+            "refused): on or off (off: feed URLs only).",
+        )
+        parser.add_argument(
+            "--wait_for_lock",
+            "--wait-for-lock",
+            dest="wait_for_lock",
+            type=_non_negative,
+            default=0.0,
+            help="Seconds to wait when another run is writing to the same --output (its lock is "
+            "DIR/_newsbeam.lock) before giving up with exit status 4 (0: give up at once).",
+        )
+        parser.add_argument(
             "--per_host_concurrency",
             "--per-host-concurrency",
             dest="per_host_concurrency",

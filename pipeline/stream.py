@@ -9,13 +9,18 @@ Locally the ticks come from a ``TestStream`` fed in real time by
 streaming runner, the BundleBasedDirectRunner, cannot run the
 ``PeriodicImpulse`` splittable DoFn ("was not replaced as expected"), and the
 FnApiRunner would run it but hold every window until the end. When the tick
-server stops (``--stop-after``, or Ctrl-C) the stream ends, the watermark goes
-to infinity, and every open window is flushed: a clean drain. On Dataflow the
-ticks are a ``PeriodicImpulse``.
+server stops (``--stop-after``, or Ctrl-C) it stops the fetches
+(``StreamControl``: none starts, waits end, requests in flight are cut off
+after ``STOP_CUT_AFTER`` seconds), sends a last *drain* tick that collects
+every feed's fetch (``STOP_FETCH_GRACE`` seconds in all, then what is left
+is abandoned and counted), and ends the stream: the watermark goes to
+infinity and every open window is flushed, whatever a server is doing.
+On Dataflow the ticks are a ``PeriodicImpulse``.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any, Iterator, NamedTuple, Optional, Sequence
@@ -41,13 +46,17 @@ from transforms.sinks import ARTICLES, DEAD_LETTERS, article_partition, dead_let
 from transforms.sources import URLS, _ReadFile, is_url, looks_like_opml, opml_feeds, read_bytes, resolve_relative
 from transforms.streaming import (
     DAY,
+    DRAIN,
     DUPLICATES,
     POLL,
+    SKIP_TALLIES,
+    STOP_CUT_AFTER,
     STREAKS,
     WATCH,
     DedupeArticles,
     PollFeeds,
     PollHealth,
+    StreamControl,
     WatchFiles,
     WindowReport,
     WriteWindowedParquet,
@@ -57,8 +66,16 @@ from transforms.streaming import (
 
 _Event = beam_runner_api_pb2.TestStreamPayload.Event
 _TICK_CODER = coders.FastPrimitivesCoder()
-#: The TestStream reader gives up after 30 s without an event: heartbeat well before.
-_HEARTBEAT = 5.0
+_LOG = logging.getLogger("newsbeam")
+#: The TestStream reader gives up after 30 s without an event: heartbeat well before. Each
+#: heartbeat advances the watermark, which is when the polls' harvest timers look at their fetches.
+_HEARTBEAT = 2.0
+#: How often a poll tick held back (the pipeline is still on the previous one) checks again.
+_ACK_CHECK = 0.1
+#: Poll ticks sent that the pipeline may not have taken up yet: a tick on its way while the last is polled.
+_MAX_PENDING_POLLS = 2
+#: The longest a poll tick is held back (or three poll intervals, if longer) before polling goes on unpaced.
+_MAX_HOLD = 120.0
 
 
 class TickServer:
@@ -66,16 +83,29 @@ class TickServer:
 
     Each tick is an element ``(kind, seconds since the epoch)`` stamped with
     that time, followed by a watermark advance to it; between ticks the
-    watermark is advanced every few seconds, so windows close on time even
-    with a long poll interval.
+    watermark is advanced every ``_HEARTBEAT`` seconds, so windows close on
+    time even with a long poll interval, and finished fetches are harvested
+    promptly. On a stop it stops the fetches (``control``, to be handed to
+    the pipeline's ``PollFeeds``), sends one ``DRAIN`` tick, and ends.
+
+    A poll tick waits while the pipeline (``control``) has not yet taken up
+    the two before it: a runner slower than the poll interval skips polls
+    rather than piling up ticks, so a stop never waits behind a backlog.
+    A consumer that takes ticks up without a ``control`` (a bare
+    ``TestStream``) is never held back.
     """
 
     def __init__(
-        self, poll_interval: float, stop_after: Optional[float] = None, watch_interval: Optional[float] = None
+        self,
+        poll_interval: float,
+        stop_after: Optional[float] = None,
+        watch_interval: Optional[float] = None,
+        control: Optional[StreamControl] = None,
     ):
         self.poll_interval = poll_interval
         self.stop_after = stop_after
         self.watch_interval = watch_interval
+        self.control = control or StreamControl()
         self.stopped = threading.Event()
         self.ticks = 0
         self._controller = TestStreamServiceController(self)
@@ -89,38 +119,99 @@ class TickServer:
         return self
 
     def stop(self) -> None:
-        """Ends the stream (the pipeline then drains); safe to call from a signal handler."""
+        """Ends the stream (the pipeline then drains); safe to call from a signal handler.
+
+        Only an event is set here; the tick thread wakes on it and stops the fetches.
+        """
         self.stopped.set()
 
     def close(self) -> None:
         self.stopped.set()
+        self.control.stop()
         self._controller.stop()
+
+    @property
+    def abandoned(self) -> int:
+        """Polls whose fetch the stop abandoned (none once every fetch finished in time)."""
+        return self.control.abandoned
+
+    def _tick(self, kind: str) -> tuple[Any, int]:
+        """A tick event of ``kind`` now, and its time in µs."""
+        moment = Timestamp.of(time.time())
+        element = beam_runner_api_pb2.TestStreamPayload.TimestampedElement(
+            encoded_element=_TICK_CODER.encode((kind, float(moment))), timestamp=moment.micros
+        )
+        return _Event(element_event=_Event.AddElements(elements=[element])), moment.micros
 
     def read_multiple(self, _: Any) -> Iterator[Any]:
         started = time.monotonic()
         schedule = {POLL: (started, self.poll_interval)}
         if self.watch_interval:
             schedule[WATCH] = (started, self.watch_interval)
+        runtime = self.control.runtime
+        unacknowledged: list[int] = []  # µs of the poll ticks sent that the pipeline has not taken up yet
+        last_poll_at = started
+        warned = False
+        last_watermark = float("-inf")
         while not self.stopped.is_set():
             now = time.monotonic()
             if self.stop_after is not None and now - started >= self.stop_after:
                 break
+            sent = False
+            held = False
             for kind, (due, interval) in sorted(schedule.items()):
-                if now >= due:
-                    moment = Timestamp.of(time.time())
-                    element = beam_runner_api_pb2.TestStreamPayload.TimestampedElement(
-                        encoded_element=_TICK_CODER.encode((kind, float(moment))), timestamp=moment.micros
-                    )
-                    yield _Event(element_event=_Event.AddElements(elements=[element]))
-                    if kind == POLL:
-                        self.ticks += 1
-                    schedule[kind] = (due + interval, interval)
-            yield _Event(watermark_event=_Event.AdvanceWatermark(new_watermark=Timestamp.of(time.time()).micros))
-            next_due = min(due for due, _ in schedule.values())
-            wait = min(_HEARTBEAT, max(0.0, next_due - time.monotonic()))
+                if now < due:
+                    continue
+                unacknowledged = [tick for tick in unacknowledged if not runtime.caught_up(tick)]
+                if kind == POLL and len(unacknowledged) >= _MAX_PENDING_POLLS:
+                    if now - last_poll_at < max(_MAX_HOLD, 3 * interval):
+                        held = True  # the pipeline is behind: no backlog of polls
+                        continue
+                    if not warned:  # a pipeline that never reports (its polls run in another process)
+                        _LOG.warning(
+                            "the pipeline reports no poll taken up for %.0f s: polling unpaced", now - last_poll_at
+                        )
+                        warned = True
+                event, micros = self._tick(kind)
+                yield event
+                sent = True
+                if kind == POLL:
+                    self.ticks += 1
+                    unacknowledged.append(micros)
+                    last_poll_at = time.monotonic()
+                schedule[kind] = (next_due(due, interval, time.monotonic()), interval)
+            if sent or time.monotonic() - last_watermark >= _HEARTBEAT:
+                last_watermark = time.monotonic()
+                yield _Event(watermark_event=_Event.AdvanceWatermark(new_watermark=Timestamp.of(time.time()).micros))
+            next_at = min(due for due, _ in schedule.values())
+            wait = min(_HEARTBEAT, max(0.0, next_at - time.monotonic()), last_watermark + _HEARTBEAT - time.monotonic())
+            if held:
+                wait = min(wait, _ACK_CHECK)
             if self.stop_after is not None:
                 wait = min(wait, max(0.0, started + self.stop_after - time.monotonic()))
-            self.stopped.wait(wait)
+            self.stopped.wait(max(0.0, wait))
+        # Stopping: no fetch starts or waits any more, requests in flight are cut off after
+        # STOP_CUT_AFTER; the drain tick gives every feed a last poll that collects what its fetch
+        # got. It is an element, so it holds the watermark: whatever it collects reaches its
+        # window before the stream's end closes it.
+        in_flight = runtime.in_flight
+        self.control.stop()
+        _LOG.info(
+            "stopping: no new fetches; %d in flight get %g s to finish, then the last poll of every feed "
+            "and the open windows are written",
+            in_flight,
+            STOP_CUT_AFTER,
+        )
+        event, _ = self._tick(DRAIN)
+        yield event
+        yield _Event(watermark_event=_Event.AdvanceWatermark(new_watermark=Timestamp.of(time.time()).micros))
+
+
+def next_due(due: float, interval: float, now: float) -> float:
+    """The next slot of a fixed-rate schedule after ``now``: slots missed while held back are skipped, not bunched."""
+    if interval <= 0:
+        return now
+    return due + interval * (int(max(0.0, now - due) // interval) + 1)
 
 
 class Ticks(beam.PTransform):
@@ -209,6 +300,9 @@ class StreamConfig(NamedTuple):
     ner_max_chars: int = 1_000_000
     fetch: FetchPolicy = FetchPolicy()
     max_entries_per_feed: int = DEFAULT_MAX_ENTRIES
+    #: Stops the fetches: the tick server's (``TickServer.control``) for a local stream.
+    control: Optional[StreamControl] = None
+    opml_local_files: bool = True
 
 
 class StreamOutputs(NamedTuple):
@@ -229,11 +323,13 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> StreamOutputs
         config.stop_after,
         config.watch_interval if config.watch else None,
     )
-    polls = ticks | "PollTicks" >> beam.Filter(lambda tick: tick[0] == POLL)
-    requests = feed_requests(polls, _FeedList(config.inputs, config.max_bytes))
+    polls = ticks | "PollTicks" >> beam.Filter(lambda tick: tick[0] in (POLL, DRAIN))
+    control = config.control or StreamControl()
+    control.pace()  # this pipeline reports the poll ticks it takes up: the tick server keeps no backlog
+    requests = feed_requests(polls, _FeedList(config.inputs, config.max_bytes), control)
     state = pipeline | "ReadFeedState" >> ReadFeedState(join(config.output, FEED_STATE))
     initial = beam.pvalue.AsDict(state)
-    polled = requests | "PollFeeds" >> PollFeeds(config.run_id, config.fetch, initial, expand_opml=True)
+    polled = requests | "PollFeeds" >> PollFeeds(config.run_id, config.fetch, initial, True, control, tick_driven=True)
     watched_documents: list[beam.PCollection] = []
     watched_dead: list[beam.PCollection] = []
     listed_requests = [polled[LISTED]]
@@ -243,7 +339,9 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> StreamOutputs
             | "WatchTicks" >> beam.Filter(lambda tick: tick[0] == WATCH)
             | "WatchFiles" >> WatchFiles(config.watch)
             | "ReadLanded"
-            >> beam.ParDo(_ReadFile(config.run_id, config.max_bytes)).with_outputs(DEAD_LETTER, URLS, main="documents")
+            >> beam.ParDo(_ReadFile(config.run_id, config.max_bytes, config.opml_local_files)).with_outputs(
+                DEAD_LETTER, URLS, main="documents"
+            )
         )
         watched_documents.append(landed.documents)
         watched_dead.append(landed[DEAD_LETTER])
@@ -251,7 +349,7 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> StreamOutputs
     listed = (
         tuple(listed_requests)
         | "AllListed" >> beam.Flatten()
-        | "PollListedFeeds" >> PollFeeds(config.run_id, config.fetch, initial, expand_opml=False)
+        | "PollListedFeeds" >> PollFeeds(config.run_id, config.fetch, initial, False, control)
     )
     documents = (polled["documents"], listed["documents"], *watched_documents) | "AllDocuments" >> beam.Flatten()
     parsed = documents | "ParseDocuments" >> ParseDocuments(config.run_id, config.max_entries_per_feed)
@@ -309,6 +407,8 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> StreamOutputs
         timed | "TallyWritten" >> beam.Map(lambda _: ("written", 1)),
         identified[DUPLICATES] | "TallyDuplicates" >> beam.Map(lambda _: ("duplicates", 1)),
         fetches | "TallyFetches" >> beam.FlatMap(_fetch_tallies),
+        polled[SKIP_TALLIES],
+        listed[SKIP_TALLIES],
     ) | "AllTallies" >> beam.Flatten()
     reports = tallies | "WindowReport" >> WindowReport(config.output, config.run_id, config.window, lateness)
     return StreamOutputs(timed, dead_letters, article_files, dead_letter_files, reports, health, health_files)

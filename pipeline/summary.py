@@ -16,14 +16,21 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.runners.runner import PipelineResult
 
-from schemas import SCHEMA_VERSION
+from schemas import SCHEMA_VERSION, read_parquet
 from transforms.errors import NAMESPACE
 from transforms.sinks import join
 
 
-def counters(result: PipelineResult) -> dict[str, int]:
-    """Every newsbeam counter of a finished run (committed values where the runner has them)."""
-    query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+def counters(result: PipelineResult) -> Optional[dict[str, int]]:
+    """Every newsbeam counter of a finished run (committed values where the runner has them).
+
+    None when the runner keeps no metrics (a Dataflow dry run, some
+    portable runners): the summary then says so instead of failing.
+    """
+    try:
+        query = result.metrics().query(MetricsFilter().with_namespace(NAMESPACE))
+    except (NotImplementedError, AttributeError):
+        return None
     totals: dict[str, int] = {}
     for item in query["counters"]:
         value = item.committed if item.committed is not None else item.attempted
@@ -36,7 +43,7 @@ def _grouped(values: Mapping[str, int], prefix: str) -> dict[str, int]:
 
 
 def build_summary(
-    values: Mapping[str, int],
+    metrics: Optional[Mapping[str, int]],
     *,
     run_id: str,
     inputs: list[str],
@@ -48,7 +55,9 @@ def build_summary(
     state: str,
     feed_health: Sequence[Mapping[str, Any]] = (),
     date_range: Optional[Mapping[str, str]] = None,
+    recovered: Sequence[str] = (),
 ) -> dict[str, Any]:
+    values: Mapping[str, int] = metrics or {}
     read = values.get("read", 0)
     written = values.get("written", 0)
     duplicates = values.get("duplicates", 0)
@@ -56,7 +65,10 @@ def build_summary(
     counts: dict[str, Any] = {"read": read, "written": written, "duplicates": duplicates, "dead_lettered": dead}
     if date_range is not None:
         counts["out_of_range"] = values.get("out_of_range", 0)
-    counts["reconciled"] = read == written + duplicates + dead + values.get("out_of_range", 0)
+    # None: unknown (no metrics), never "yes" by default.
+    counts["reconciled"] = (
+        read == written + duplicates + dead + values.get("out_of_range", 0) if metrics is not None else None
+    )
     return {
         "run_id": run_id,
         "schema_version": SCHEMA_VERSION,
@@ -71,6 +83,17 @@ def build_summary(
             "articles_per_second": round(read / elapsed_seconds, 2) if elapsed_seconds > 0 else None,
         },
         "counts": counts,
+        **({} if metrics is not None else {"metrics_note": "this runner reported no metrics: the counts are unknown"}),
+        **({"recovered": list(recovered)} if recovered else {}),
+        "existing": {
+            "files_unreadable": values.get("existing_files_unreadable", 0),
+            "ids_recomputed": values.get("existing_ids_recomputed", 0),
+        },
+        "skipped": {
+            "files": _grouped(values, "files_skipped."),
+            "opml_references_refused": values.get("opml_references_refused", 0),
+            "file_names_replaced": values.get("file_names_replaced", 0),
+        },
         **({"date_range": {**date_range, "undated_kept": values.get("undated_kept", 0)}} if date_range else {}),
         "duplicates": _grouped(values, "duplicates."),
         "dead_lettered_by_stage": _grouped(values, "dead_letter."),
@@ -118,6 +141,8 @@ def build_summary(
             "bytes": values.get("bytes_fetched", 0),
             "opml_lists": values.get("opml_fetched", 0),
             "over_entry_limit": values.get("feeds.over_entry_limit", 0),
+            "documents_capped": values.get("documents_capped", 0),
+            "entries_capped": values.get("entries_capped", 0),
         },
         "failing_feeds": failing_feeds(feed_health),
         "repairs": _grouped(values, "repairs."),
@@ -170,7 +195,9 @@ def print_summary(summary: Mapping[str, Any], path: str, out: TextIO) -> None:
         f"  repairs        {sum(summary['repairs'].values()):>8}  {_inline(summary['repairs'])}",
         f"  entities       {entities['mentions']:>8}  {_inline({k: v for k, v in entities.items() if k != 'mentions'})}",
         *_feed_lines(summary),
-        f"  counts reconcile: {'yes' if counts['reconciled'] else 'NO'}",
+        *_skipped_lines(summary),
+        *(f"  recovered: {note}" for note in summary.get("recovered", [])),
+        f"  counts reconcile: {_reconciled_text(counts['reconciled'])}",
         f"  summary: {path}",
     ]
     out.write("\n".join(lines) + "\n")
@@ -197,6 +224,60 @@ def _feed_lines(summary: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _reconciled_text(reconciled: Optional[bool]) -> str:
+    if reconciled is None:
+        return "unknown (the runner reported no metrics)"
+    return "yes" if reconciled else "NO"
+
+
+def _skipped_lines(summary: Mapping[str, Any]) -> list[str]:
+    skipped = summary.get("skipped", {})
+    files = skipped.get("files", {})
+    lines = []
+    if any(files.values()):
+        lines.append(f"  files skipped  {sum(files.values()):>8}  {_inline(files)}")
+    if skipped.get("opml_references_refused"):
+        lines.append(
+            f"  refused paths  {skipped['opml_references_refused']:>8}  (feed list references: see dead_letter/)"
+        )
+    unreadable = summary.get("existing", {}).get("files_unreadable")
+    if unreadable:
+        lines.append(f"  damaged files  {unreadable:>8}  (under the output, left alone: see the warnings above)")
+    if skipped.get("file_names_replaced"):
+        lines.append(f"  file names     {skipped['file_names_replaced']:>8}  (not valid UTF-8: stored with U+FFFD)")
+    return lines
+
+
 def _inline(values: Mapping[str, int]) -> str:
     shown = [f"{k}={v}" for k, v in values.items() if v]
     return f"({', '.join(shown)})" if shown else ""
+
+
+def nothing_read(summary: Mapping[str, Any]) -> bool:
+    """Whether a run read no document and got no feed at all (every input missing, refused or failing)."""
+    if summary["counts"]["reconciled"] is None:
+        return False  # the runner kept no counts: unknown, not nothing
+    feeds = summary["feeds"]
+    return not (summary["documents"]["read"] or feeds["fetched"] or feeds["not_modified"])
+
+
+#: Dead letters worth a line on stderr at the end of a run: inputs the user named that gave nothing.
+_INPUT_STAGES = ("source",)
+_REFUSALS = ("BlockedPath", "NotARegularFile")
+
+
+def input_problems(output: str, run_id: str) -> list[str]:
+    """One line per input of this run that could not be read (from its dead letters), for stderr."""
+    pattern = join(output, "dead_letter", "*", f"part-{run_id}-*.parquet")
+    try:
+        files = [m.path for m in FileSystems.match([pattern])[0].metadata_list]
+    except Exception:  # noqa: BLE001 - no dead letters
+        return []
+    lines = []
+    for path in sorted(files):
+        with FileSystems.open(path) as handle:
+            table = read_parquet(handle, columns=["stage", "error_type", "message"])
+        for row in table.to_pylist():
+            if row["stage"] in _INPUT_STAGES or row["error_type"] in _REFUSALS:
+                lines.append(f"{row['error_type']}: {row['message']}")
+    return sorted(set(lines))

@@ -1,6 +1,6 @@
 """Record definitions: the single source for Beam row types and Arrow schemas."""
 
-from schemas.arrow import TIMESTAMP, arrow_schema, to_arrow_table
+from schemas.arrow import TIMESTAMP, arrow_schema, read_parquet, to_arrow_table
 from schemas.records import (
     FEED_SCHEMA_VERSION,
     SCHEMA_VERSION,
@@ -44,5 +44,6 @@ __all__ = [
     "RawDocument",
     "Repair",
     "arrow_schema",
+    "read_parquet",
     "to_arrow_table",
 ]

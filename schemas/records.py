@@ -19,11 +19,21 @@ from apache_beam.utils.timestamp import Timestamp
 
 #: Bumped whenever a column is added, removed or changes meaning.
 #: 1: the core article columns. 2: named entities (entities, people,
-#: organizations, locations, countries).
-SCHEMA_VERSION = 2
+#: organizations, locations, countries). 3: ``id_rule``.
+SCHEMA_VERSION = 3
+#: The rule that makes ``article_id`` (``transforms.identify``), recorded in
+#: every article row as ``id_rule``. Bumped whenever the ids it gives change:
+#: 1: the first canonical URL. 2: tracker list as data
+#: (``transforms/data/tracking_params.json``), query parameters sorted,
+#: escapes normalised. A run reads older rows' URLs and recomputes their ids
+#: under this rule, so a re-run into an older output adds no duplicates.
+ID_RULE = 2
 #: The version of the feed tables (``feed_health/``, ``feed_state/``), kept
 #: apart so that adding a health column does not bump every article row.
-FEED_SCHEMA_VERSION = 1
+#: 1: validators, failure streaks. 2: ``feed_state`` keeps the publisher's
+#: refresh hint (``next_fetch_after``, ``refresh_hint``); version 1 files
+#: still read (the two columns as null).
+FEED_SCHEMA_VERSION = 2
 
 
 class Repair(NamedTuple):
@@ -132,6 +142,8 @@ class Article(NamedTuple):
     organizations: Sequence[str]
     locations: Sequence[str]
     countries: Sequence[str]
+    #: The ``ID_RULE`` that made ``article_id`` (rows without the column, schema 2 and older: rule 1).
+    id_rule: np.int32 = np.int32(ID_RULE)  # type: ignore[assignment]
 
 
 class DeadLetter(NamedTuple):
@@ -183,6 +195,9 @@ class FeedFetch(NamedTuple):
     etag: Optional[str]
     last_modified: Optional[str]
     fetched_at: Timestamp
+    #: The earliest next fetch the publisher asked for (see ``FeedState``), null without a hint.
+    next_fetch_after: Optional[Timestamp] = None
+    refresh_hint: Optional[str] = None
 
 
 class FeedOutcome(NamedTuple):
@@ -241,6 +256,13 @@ class FeedState(NamedTuple):
     last_attempt_at: Timestamp
     last_success_at: Optional[Timestamp]
     run_id: str
+    #: The earliest time the publisher wants the feed fetched again (Cache-Control max-age, Expires,
+    #: RSS ``<ttl>``, ``sy:updatePeriod``/``sy:updateFrequency``, ``Retry-After`` of a 429/503), at most
+    #: a day after the fetch; null when the last fetch gave no hint. A stream does not poll the feed
+    #: before it; batch runs record it.
+    next_fetch_after: Optional[Timestamp] = None
+    #: Which hint set ``next_fetch_after``, as the publisher wrote it (``Cache-Control: max-age=3600``).
+    refresh_hint: Optional[str] = None
 
 
 for _record in (

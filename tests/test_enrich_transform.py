@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 import pytest
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.utils.timestamp import Timestamp
 from support import SEEDS, counters, document, matcher, new_pipeline
 
-from schemas import SCHEMA_VERSION, EncodingInfo, RawArticle
+from schemas import SCHEMA_VERSION, EncodingInfo, RawArticle, Repair
 from transforms.enrich import Enrich
 from transforms.errors import DEAD_LETTER
 from transforms.parse import parse_document
@@ -247,3 +248,66 @@ def test_article_empty_after_html_to_text_is_dead_lettered() -> None:
         label="CheckEmptyDeadLetter",
     )
     pipeline.run().wait_until_finish()
+
+
+def _repairs_of(article: Any) -> dict[str, int]:
+    return {r.kind: int(r.count) for r in article.encoding.repairs}
+
+
+def test_parse_time_repairs_stay_in_the_encoding_column_and_are_not_counted_twice() -> None:
+    """A repair made while parsing (a control character removed) is listed with Enrich's own, counted once."""
+    record = raw("Caf\u00c3\u00a9 reopens", "<p>The caf\u00c3\u00a9 reopened on Monday.</p>", html=True, guid="r-1")
+    record = record._replace(encoding=record.encoding._replace(repairs=[Repair("control_chars", np.int32(2))]))
+    pipeline, enriched = _enrich_one(record)
+    assert_that(
+        enriched["articles"] | "Repairs" >> beam.Map(lambda a: (a.title, _repairs_of(a))),
+        equal_to([("Café reopens", {"control_chars": 2, "mojibake:latin-1": 2})]),
+        label="CheckMerged",
+    )
+    result = pipeline.run()
+    result.wait_until_finish()
+    values = counters(result)
+    assert values["repairs.mojibake:latin-1"] == 2 and values["repairs.control_chars"] == 0
+    assert values["articles_repaired"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "html", "text"),
+    [
+        ("A plain body with a bell\x07 and a form\x0cfeed.", False, "A plain body with a bell and a form\n\nfeed."),
+        ("A plain body with a bell\x07 in it.", True, "A plain body with a bell in it."),
+        ("<p>Markup with an escape\x1b in it.</p>", True, "Markup with an escape in it."),
+    ],
+)
+def test_one_control_character_never_empties_the_text(body: str, html: bool, text: str) -> None:
+    pipeline, enriched = _enrich_one(raw("Controls", body, html=html, guid="c-1"))
+    assert_that(
+        enriched["articles"] | "Texts" >> beam.Map(lambda a: (a.text, int(a.word_count) > 0)),
+        equal_to([(text, True)]),
+        label="CheckText",
+    )
+    assert_that(enriched[DEAD_LETTER], equal_to([]), label="CheckNoDeadLetter")
+    result = pipeline.run()
+    result.wait_until_finish()
+    assert counters(result)["articles_repaired"] == 1  # the control character's removal is on record
+
+
+def test_reference_to_an_unstorable_code_point_in_plain_text_is_counted() -> None:
+    record = raw("Odd &#xD800; title", "Body with &#0; and &#x110000; and &#233;.", guid="x-1")
+    pipeline, enriched = _enrich_one(record)
+    assert_that(
+        enriched["articles"] | "Fields" >> beam.Map(lambda a: (a.title, a.text, _repairs_of(a))),
+        equal_to(
+            [
+                (
+                    "Odd \ufffd title",
+                    "Body with \ufffd and \ufffd and é.",
+                    {"invalid_unicode:char_ref": 3, "ftfy:unescape_html": 2},  # ftfy decodes them
+                )
+            ]
+        ),
+        label="CheckReplacedAndCounted",
+    )
+    result = pipeline.run()
+    result.wait_until_finish()
+    assert counters(result)["repairs.invalid_unicode:char_ref"] == 3

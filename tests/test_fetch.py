@@ -28,9 +28,10 @@ import apache_beam as beam
 import numpy as np
 import pytest
 import requests
+import urllib3
 from apache_beam.testing.util import assert_that, equal_to
 from apache_beam.utils.timestamp import Timestamp
-from feedserver import FeedServer, Response, entry, gzip_bomb, http_date, opml, redirect, rss, sequence, static
+from feedserver import FeedServer, Response, entry, gzip_bomb, http_date, opml, raw, redirect, rss, sequence, static
 from support import matcher, new_pipeline
 
 from schemas import FeedFetch, FeedRequest, FeedState, RawDocument
@@ -51,10 +52,12 @@ from transforms.errors import (
 from transforms.fetch import (
     FETCHES,
     LISTED,
+    FetchCancelled,
     FetchFeeds,
     FetchOutcome,
     FetchPolicy,
     HostGate,
+    StopSignal,
     Validators,
     _FetchAdapter,
     blocked_reason,
@@ -1628,3 +1631,187 @@ def test_host_slots_limit_requests_in_flight_per_host() -> None:
     for thread in threads:
         thread.join()
     assert peak == 2
+
+
+# --------------------------------------------------------------------------
+# Truncated bodies: shorter than their Content-Length (issue 11, item 12)
+# --------------------------------------------------------------------------
+
+
+def _lying(payload: bytes, declared: int, headers: Optional[dict[str, str]] = None) -> Any:
+    """A raw response whose Content-Length announces ``declared`` bytes, then ``payload`` and the connection closed."""
+    head = {"Content-Type": "application/rss+xml", **(headers or {}), "Content-Length": str(declared)}
+
+    def write(_request: Any, wfile: Any) -> None:
+        wfile.write(b"HTTP/1.1 200 OK\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in head.items()) + b"\r\n")
+        wfile.write(payload)
+
+    return raw(write)
+
+
+@pytest.mark.parametrize(
+    "name, payload, declared, headers",
+    [
+        ("plain-half", FEED[: len(FEED) // 2], len(FEED), None),
+        ("plain-whole-but-short-of-the-claim", FEED, len(FEED) + 100, None),
+        ("gzip-half", gzip.compress(FEED)[:60], len(gzip.compress(FEED)), {"Content-Encoding": "gzip"}),
+        # A complete gzip stream (it would inflate fine) shorter than the length announced.
+        ("gzip-whole-but-short", gzip.compress(FEED), len(gzip.compress(FEED)) + 50, {"Content-Encoding": "gzip"}),
+        ("deflate-short", zlib.compress(FEED), len(zlib.compress(FEED)) + 10, {"Content-Encoding": "deflate"}),
+    ],
+)
+def test_a_body_shorter_than_its_content_length_is_truncated_never_a_document(
+    server: FeedServer, name: str, payload: bytes, declared: int, headers: Optional[dict[str, str]]
+) -> None:
+    url = server.route(f"/{name}", _lying(payload, declared, headers))
+    outcome, waits = run_fetch(url, policy(retries=1))
+    assert isinstance(outcome.error, TruncatedResponse), outcome.error
+    assert outcome.body is None
+    assert outcome.attempts == 2 and len(waits) == 1  # retryable, then given up
+    assert outcome.status == 200
+
+
+def test_a_truncated_body_becomes_a_fetch_dead_letter_not_an_article(server: FeedServer) -> None:
+    url = server.route(
+        "/short.xml", _lying(gzip.compress(FEED), len(gzip.compress(FEED)) + 50, {"Content-Encoding": "gzip"})
+    )
+    with new_pipeline() as p:
+        fetched = (
+            p
+            | beam.Create([FeedRequest(url, None)])
+            | FetchFeeds("run-short", policy(retries=0), beam.pvalue.AsDict(p | "NoState" >> beam.Create([])))
+        )
+        assert_that(fetched["documents"], equal_to([]), label="NoDocument")
+        assert_that(
+            fetched[DEAD_LETTER] | beam.Map(lambda d: (d.stage, d.error_type, d.source)),
+            equal_to([("fetch", "TruncatedResponse", url)]),
+            label="DeadLetter",
+        )
+
+
+def test_the_reads_own_check_catches_a_short_body_urllib3_lets_through(server: FeedServer, monkeypatch: Any) -> None:
+    """Completeness is checked against Content-Length by the fetcher itself, not left to urllib3's default."""
+    monkeypatch.setattr(urllib3.response.HTTPResponse, "_init_length", lambda self, method: None)
+    url = server.route("/half", _lying(FEED[:100], len(FEED)))
+    outcome, _ = run_fetch(url, policy())
+    assert isinstance(outcome.error, TruncatedResponse)
+    assert "100 of the" in str(outcome.error)
+
+
+def test_a_server_silent_mid_body_is_cut_at_the_deadline_not_the_read_timeout(server: FeedServer) -> None:
+    """The deadline watch covers the body too: a close-delimited body that stops coming is not complete."""
+
+    def half_then_silence(_request: Any, wfile: Any) -> None:
+        wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nConnection: close\r\n\r\n")
+        wfile.write(FEED[:200])
+        wfile.flush()
+        server_stopping.wait(10)
+
+    server_stopping = threading.Event()
+    url = server.route("/silent-body", raw(half_then_silence))
+    try:
+        outcome, _ = run_fetch(url, policy(deadline=0.5, read_timeout=5.0))
+    finally:
+        server_stopping.set()
+    assert isinstance(outcome.error, DeadlineExceeded), outcome.error
+    assert outcome.body is None
+
+
+# --------------------------------------------------------------------------
+# StopSignal: a stopping stream abandons its fetches (issue 11, item 14)
+# --------------------------------------------------------------------------
+
+
+def _fetch_in_thread(
+    url: str, fetch_policy: FetchPolicy, stop: StopSignal, **kwargs: Any
+) -> tuple[threading.Thread, list]:
+    result: list = []
+    session = make_session(fetch_policy)
+
+    def run() -> None:
+        try:
+            result.append(fetch(session, url, fetch_policy, sleep=stop.wait, stop=stop, **kwargs))
+        finally:
+            session.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_a_cut_ends_a_trickling_response_at_once(server: FeedServer) -> None:
+    url = server.route("/trickle", Response(200, {}, FEED, chunk_size=1, chunk_delay=0.5))
+    stop = StopSignal()
+    thread, result = _fetch_in_thread(url, policy(deadline=60.0, read_timeout=30.0), stop)
+    deadline = time.monotonic() + 10
+    while not server.requests_for("/trickle") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()  # a request in flight may still finish...
+    time.sleep(0.3)
+    assert thread.is_alive()
+    stop.cut()  # ...until it is cut off
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert isinstance(result[0].error, FetchCancelled), result[0].error
+    assert result[0].body is None
+
+
+def test_a_cut_ends_a_server_that_never_answers(server: FeedServer) -> None:
+    url = server.route("/mute", Response(200, {}, FEED, delay=30))
+    stop = StopSignal()
+    thread, result = _fetch_in_thread(url, policy(deadline=60.0, read_timeout=30.0), stop)
+    while not server.requests_for("/mute"):
+        time.sleep(0.01)
+    stop.cut()
+    thread.join(timeout=5)
+    assert not thread.is_alive() and isinstance(result[0].error, FetchCancelled)
+
+
+def test_a_request_in_flight_may_finish_after_set(server: FeedServer) -> None:
+    url = server.route("/slowish", Response(200, {}, FEED, delay=0.5))
+    stop = StopSignal()
+    thread, result = _fetch_in_thread(url, policy(), stop)
+    while not server.requests_for("/slowish"):
+        time.sleep(0.01)
+    stop.set()
+    thread.join(timeout=5)
+    assert result[0].error is None and result[0].body == FEED
+
+
+def test_set_wakes_a_retry_back_off_and_nothing_more_is_tried(server: FeedServer) -> None:
+    url = server.route("/down", Response(503, {"Retry-After": "30"}, b"busy"))
+    stop = StopSignal()
+    thread, result = _fetch_in_thread(url, policy(retries=5, max_retry_wait=60.0), stop)
+    while not server.requests_for("/down"):
+        time.sleep(0.01)
+    time.sleep(0.2)  # now asleep in the 30 s back-off
+    stop.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert isinstance(result[0].error, FetchCancelled)
+    assert len(server.requests_for("/down")) == 1
+
+
+def test_a_fetch_under_a_set_signal_sends_nothing(server: FeedServer) -> None:
+    url = server.route("/never", static(FEED))
+    stop = StopSignal()
+    stop.set()
+    outcome = fetch(make_session(policy()), url, policy(), stop=stop)
+    assert isinstance(outcome.error, FetchCancelled) and outcome.attempts == 0
+    assert server.requests_for("/never") == []
+
+
+def test_set_wakes_a_wait_for_a_turn_at_the_host() -> None:
+    gate = HostGate(30.0)
+    assert gate.wait_turn() is True  # the first turn is now
+    stop = StopSignal()
+    threading.Timer(0.1, stop.set).start()
+    started = time.monotonic()
+    assert gate.wait_turn(stop) is False
+    assert time.monotonic() - started < 5
+
+
+def test_fetch_keeps_the_refresh_headers_of_the_last_response(server: FeedServer) -> None:
+    url = server.route("/hinted", static(FEED, headers={"Cache-Control": "max-age=600", "X-Other": "1"}))
+    outcome, _ = run_fetch(url, policy())
+    assert outcome.headers.get("Cache-Control") == "max-age=600" and "X-Other" not in outcome.headers

@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import duckdb
+import pyarrow as pa
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 from feedserver import (
     FeedServer,
@@ -49,7 +51,7 @@ from feedserver import (
     static,
 )
 
-from pipeline.cli import main, run_ingest
+from pipeline.cli import EXIT_NOTHING_READ, main, run_ingest
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 CONTACT = "https://example.org/newsbeam-contact"
@@ -1193,7 +1195,7 @@ def test_deadline_covers_a_trickled_response_head(tmp_path: Path) -> None:
     with FeedServer() as server:
         url = server.route("/head-trickle.xml", raw(trickle))
         run = ingest([url], tmp_path / "out", "trickle", *FAST, "--fetch-deadline", "1", server=server)
-    assert run.code == 0, run.err
+    assert run.code == EXIT_NOTHING_READ, run.err  # its only feed failed: nothing could be read
     row = run.health[url]
     assert row["error_class"] == "DeadlineExceeded"
     assert row["elapsed_ms"] < 2500, row["elapsed_ms"]
@@ -1263,7 +1265,7 @@ def ssrf(tmp_path_factory: pytest.TempPathFactory) -> SsrfRun:
 
 
 def test_ssrf_run_completes_and_the_server_sees_nothing(ssrf: SsrfRun) -> None:
-    assert ssrf.run.code == 0, ssrf.run.err
+    assert ssrf.run.code == EXIT_NOTHING_READ, ssrf.run.err  # every input refused: completed, nothing read
     assert_reconciles(ssrf.run)
     assert ssrf.run.requests == []
     assert ssrf.run.articles == []
@@ -1637,3 +1639,117 @@ def test_a_page_advertising_a_non_http_feed_is_not_followed(tmp_path: Path) -> N
         assert run.health[page]["error_class"] == "FeedError"
         assert b"root:" not in all_output_bytes(tmp_path / "out")
         assert_reconciles(run)
+
+
+# --------------------------------------------------------------------------
+# Refresh hints recorded in feed_state (issue 11, item 8)
+# --------------------------------------------------------------------------
+
+SY_NS = "http://purl.org/rss/1.0/modules/syndication/"
+
+
+def with_channel(document: bytes, elements: str) -> bytes:
+    """An RSS document with extra channel elements (and the syndication namespace) before its items."""
+    head, rest = document.split(b"<channel>", 1)
+    head = head.replace(b"<rss ", f'<rss xmlns:sy="{SY_NS}" '.encode(), 1)
+    return head + b"<channel>" + elements.encode() + rest
+
+
+def latest_state(output: Path) -> dict[str, dict[str, Any]]:
+    files = sorted((output / "feed_state").glob("state-*.parquet"))
+    rows = ds.dataset(str(files[-1]), format="parquet").to_table().to_pylist()
+    return {row["url"]: row for row in rows}
+
+
+def test_batch_records_each_feeds_refresh_hint_in_feed_state(tmp_path: Path) -> None:
+    """Cache-Control, Expires, <ttl>, sy:updatePeriod and a 429's Retry-After each set next_fetch_after; capped at a day."""
+    output = tmp_path / "out"
+    now = datetime.now(UTC)
+    with FeedServer() as server:
+        urls = {
+            "max_age": server.route(
+                "/a.xml", static(rss(entries("hint-a", 2)), headers={"Cache-Control": "max-age=1800"})
+            ),
+            "expires": server.route(
+                "/b.xml",
+                static(
+                    rss(entries("hint-b", 2)),
+                    headers={"Expires": http_date(now.timestamp() + 7200), "Date": http_date(now)},
+                ),
+            ),
+            "ttl": server.route("/c.xml", static(with_channel(rss(entries("hint-c", 2)), "<ttl>90</ttl>"))),
+            "sy": server.route(
+                "/d.xml",
+                static(
+                    with_channel(
+                        rss(entries("hint-d", 2)),
+                        "<sy:updatePeriod>daily</sy:updatePeriod><sy:updateFrequency>4</sy:updateFrequency>",
+                    )
+                ),
+            ),
+            "huge": server.route(
+                "/e.xml", static(rss(entries("hint-e", 2)), headers={"Cache-Control": "max-age=99999999"})
+            ),
+            "limited": server.route("/f.xml", Response(429, {"Retry-After": "3600"}, b"slow down")),
+            "garbage": server.route(
+                "/g.xml",
+                static(
+                    with_channel(rss(entries("hint-g", 2)), "<ttl>-5</ttl>"), headers={"Cache-Control": "max-age=soon"}
+                ),
+            ),
+            "none": server.route("/h.xml", static(rss(entries("hint-h", 2)))),
+        }
+        run = ingest(list(urls.values()), output, "hints", *FAST, server=server)
+    assert run.code == 0, run.err
+    state = latest_state(output)
+    expected = {
+        "max_age": (1800, "Cache-Control: max-age=1800"),
+        "expires": (7200, "Expires: "),
+        "ttl": (5400, "<ttl>90</ttl>"),
+        "sy": (21600, "sy:updatePeriod=daily sy:updateFrequency=4"),
+        "huge": (86400, "Cache-Control: max-age=99999999"),
+        "limited": (3600, "Retry-After: 3600 (HTTP 429)"),
+    }
+    for key, (seconds, source) in expected.items():
+        row = state[urls[key]]
+        waited = (row["next_fetch_after"] - row["last_attempt_at"]).total_seconds()
+        assert abs(waited - seconds) <= 2, (key, waited)
+        assert row["refresh_hint"].startswith(source), (key, row["refresh_hint"])
+    for key in ("garbage", "none"):
+        assert state[urls[key]]["next_fetch_after"] is None and state[urls[key]]["refresh_hint"] is None, key
+    # A hint is not a failure: the hinted feeds are healthy, and only the 429 is dead-lettered.
+    assert {d["source"] for d in run.dead} == {urls["limited"]}
+    assert_reconciles(run)
+
+
+def test_feed_state_of_schema_version_1_still_reads(tmp_path: Path) -> None:
+    """A feed_state file written before the refresh-hint columns existed is read (hint null), then rewritten as v2."""
+    output = tmp_path / "out"
+    with FeedServer() as server:
+        url = server.route("/v1.xml", static(rss(entries("v1", 2)), etag='"v1"'))
+        state_dir = output / "feed_state"
+        state_dir.mkdir(parents=True)
+        old = pa.table(
+            {
+                "url": [url],
+                "kind": ["feed"],
+                "etag": ['"v1"'],
+                "last_modified": pa.array([None], pa.string()),
+                "last_status": pa.array([200], pa.int32()),
+                "consecutive_failures": pa.array([0], pa.int32()),
+                "last_attempt_at": pa.array([datetime(2024, 1, 1, tzinfo=UTC)], pa.timestamp("us", tz="UTC")),
+                "last_success_at": pa.array([datetime(2024, 1, 1, tzinfo=UTC)], pa.timestamp("us", tz="UTC")),
+                "run_id": ["old"],
+            },
+            metadata={b"newsbeam.schema_version": b"1"},
+        )
+        pq.write_table(old, state_dir / "state-20240101T000000000000Z-old.parquet")
+        run = ingest([url], output, "after-v1", *FAST, server=server)
+        assert run.code == 0, run.err
+        assert [r.headers.get("if-none-match") for r in run.requests_for("/v1.xml")] == [
+            '"v1"'
+        ]  # the old state was used
+    files = sorted(state_dir.glob("state-*.parquet"))
+    newest = pq.read_table(files[-1])
+    assert {"next_fetch_after", "refresh_hint"} <= set(newest.column_names)
+    assert newest.schema.metadata[b"newsbeam.schema_version"] == b"2"

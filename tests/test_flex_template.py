@@ -613,7 +613,7 @@ def test_batch_only_notes_are_true() -> None:
     """The stream template marks some options "Batch only": run_stream must not read them, run_ingest must."""
     module = load_make_metadata()
     stream = "".join(inspect.getsource(f) for f in (cli.run_stream, cli.shared_settings, cli.fetch_policy))
-    ingest = inspect.getsource(cli.run_ingest)
+    ingest = inspect.getsource(cli.run_ingest) + inspect.getsource(cli.finish_status)
     for name in module.BATCH_ONLY | module.AFTER_THE_RUN:
         assert f"nb.{name}" not in stream and f"nb.{name}" in ingest, name
 

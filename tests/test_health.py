@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.testing.util import assert_that, equal_to
-from apache_beam.utils.timestamp import Timestamp
+from apache_beam.utils.timestamp import Duration, Timestamp
 from support import blank_article, matcher, new_pipeline
 
 from schemas import FEED_HEALTH_SCHEMA, DeadLetter, FeedFetch, FeedHealth, FeedOutcome, FeedState
@@ -271,6 +271,20 @@ def test_next_state_of_an_opml_list() -> None:
     assert state.kind == "opml" and state.etag == '"list"'
 
 
+def test_next_state_keeps_the_publishers_refresh_hint_of_this_fetch() -> None:
+    later = NOW + Duration(seconds=3600)
+    hinted = advance(make_state(), make_fetch(next_fetch_after=later, refresh_hint="<ttl>60</ttl>"), make_outcome())
+    assert (hinted.next_fetch_after, hinted.refresh_hint) == (later, "<ttl>60</ttl>")
+    # A 429's Retry-After holds the feed back although the fetch failed.
+    limited = advance(
+        hinted, failed_fetch(status=429)._replace(next_fetch_after=later, refresh_hint="Retry-After: 3600")
+    )
+    assert limited.next_fetch_after == later and limited.consecutive_failures == 1
+    # A fetch that gives no hint clears the old one: what the feed says last holds.
+    plain = advance(hinted, make_fetch(), make_outcome())
+    assert plain.next_fetch_after is None and plain.refresh_hint is None
+
+
 # --------------------------------------------------------------------------
 # State files
 # --------------------------------------------------------------------------
@@ -330,6 +344,9 @@ def varied_states() -> list[FeedState]:
             last_attempt_at=at(2, micros=123457),  # micro-precise timestamps survive the round trip
             last_success_at=at(1, micros=999999),
             etag='W/"weak ünïcödé"',
+        ),
+        make_state(
+            "http://e.example/feed", next_fetch_after=at(3, micros=5), refresh_hint="Cache-Control: max-age=3600"
         ),
     ]
 

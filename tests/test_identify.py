@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 from typing import Optional
 
+import identify_rule1
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import CORPUS
 
-from transforms.identify import article_id, canonical_url, content_hash, domain_of
+from transforms.identify import (
+    ID_RULE,
+    TRACKING_DATA_FILE,
+    TrackingRules,
+    article_id,
+    canonical_url,
+    content_hash,
+    domain_of,
+    url_id,
+)
 
 # ==========================================================================
 # canonical_url
@@ -31,15 +44,16 @@ from transforms.identify import article_id, canonical_url, content_hash, domain_
         # fragment dropped
         ("https://example.com/x#comments", "https://example.com/x"),
         ("https://example.com/x#", "https://example.com/x"),
-        # tracking dropped, other parameters kept in order
+        # tracking dropped, other parameters sorted by name
         (
             "https://example.com/a?b=2&utm_source=x&a=1&fbclid=zz&utm_medium=y&gclid=q&c=3",
-            "https://example.com/a?b=2&a=1&c=3",
+            "https://example.com/a?a=1&b=2&c=3",
         ),
         ("https://example.com/a?UTM_Source=x&keep=1", "https://example.com/a?keep=1"),
         ("https://example.com/a?utm_campaign=spring", "https://example.com/a"),
-        ("https://example.com/a?z=1&y=2&x=3", "https://example.com/a?z=1&y=2&x=3"),  # not sorted
+        ("https://example.com/a?z=1&y=2&x=3", "https://example.com/a?x=3&y=2&z=1"),  # sorted
         ("https://example.com/a?id=1&id=2", "https://example.com/a?id=1&id=2"),  # repeats kept
+        ("https://example.com/a?id=2&b=1&id=1", "https://example.com/a?b=1&id=2&id=1"),  # in their order
         ("https://example.com/a?q=%26&r=a+b", "https://example.com/a?q=%26&r=a+b"),
         # empty path written as /
         ("https://example.com", "https://example.com/"),
@@ -123,6 +137,157 @@ def test_canonical_url_properties(url: str) -> None:
     scheme, _, netloc = canonical.split("/", 3)[:3]
     assert not netloc.endswith({"http:": ":80", "https:": ":443"}[scheme])  # default port dropped
     assert netloc == netloc.lower()
+
+
+# --------------------------------------------------------------------------
+# canonical_url: trackers (as data), parameter order, what must survive
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        # the campaign parameters of the real feeds in ../shared/corpora/news_feeds
+        (
+            "https://www.dw.com/en/france-arrests-nine-in-right-wing-activist-s-death/a-75995188?maca=en-rss-en-all-1573-rdf",
+            "https://www.dw.com/en/france-arrests-nine-in-right-wing-activist-s-death/a-75995188",
+        ),
+        (
+            "https://www.bbc.com/news/articles/cp81l0e1eg5o?at_medium=RSS&at_campaign=rss",
+            "https://www.bbc.com/news/articles/cp81l0e1eg5o",
+        ),
+        (
+            "https://www.aljazeera.com/news/2026/2/18/stephen-colbert?traffic_source=rss",
+            "https://www.aljazeera.com/news/2026/2/18/stephen-colbert",
+        ),
+        (
+            "https://www.csmonitor.com/USA/Politics/2026/0217/jesse-jackson-appreciation?icid=rss",
+            "https://www.csmonitor.com/USA/Politics/2026/0217/jesse-jackson-appreciation",
+        ),
+        # other lists' trackers, any case
+        ("https://example.com/a?xtor=RSS-3208&id=4", "https://example.com/a?id=4"),
+        ("https://example.com/a?_GL=1*abc&mc_eid=x&MKT_TOK=y&id=4", "https://example.com/a?id=4"),
+        ("https://example.com/a?Echobox=1700000000&p=12", "https://example.com/a?p=12"),
+        # a scoped tracker goes only on its own hosts (and their subdomains)
+        ("https://example.com/a?maca=1", "https://example.com/a?maca=1"),
+        ("https://m.dw.com/a?maca=1", "https://m.dw.com/a"),
+        ("https://notdw.com/a?maca=1", "https://notdw.com/a?maca=1"),
+        ("https://www.youtube.com/watch?si=abc&v=dQw4w9WgXcQ", "https://www.youtube.com/watch?v=dQw4w9WgXcQ"),
+        ("https://example.com/watch?si=abc&v=1", "https://example.com/watch?si=abc&v=1"),
+        # RFC 3986 6.2.2: escapes of unreserved characters decoded, hex digits upper case
+        ("https://example.com/%7Euser/a%2db?q=%41%62", "https://example.com/~user/a-b?q=Ab"),
+        ("https://example.com/caf%c3%a9?x=%c3%a9", "https://example.com/caf%C3%A9?x=%C3%A9"),
+        ("https://example.com/a%2fb/%2E%2E/c", "https://example.com/a%2Fb/%2E%2E/c"),  # reserved and dots kept
+    ],
+)
+def test_canonical_url_drops_trackers(url: str, canonical: str) -> None:
+    assert canonical_url(url) == canonical
+
+
+#: Parameters that pick what a page shows: never dropped, on any host.
+CONTENT_PARAMS = [
+    "id", "p", "page", "story", "storyid", "article", "articleid", "v", "q", "s", "search", "ref", "source",
+    "cid", "sid", "aid", "pid", "cat", "category", "section", "tag", "year", "month", "day", "date", "lang",
+    "hl", "edition", "post", "item", "nid", "node", "slug", "t", "x", "type", "format", "mode", "from",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CONTENT_PARAMS)
+@pytest.mark.parametrize("host", ["example.com", "www.dw.com", "www.aljazeera.com", "www.youtube.com", "x.com"])
+def test_canonical_url_keeps_parameters_that_select_content(name: str, host: str) -> None:
+    assert canonical_url(f"https://{host}/a?{name}=7") == f"https://{host}/a?{name}=7"
+
+
+def test_tracking_rules_are_data_with_a_source_each() -> None:
+    data = json.loads(TRACKING_DATA_FILE.read_text(encoding="utf-8"))
+    rules = data["rules"]
+    assert len(rules) > 100
+    for rule in rules:
+        assert (("param" in rule) != ("prefix" in rule)) and rule["source"].strip(), rule
+        assert set(rule) <= {"param", "prefix", "domains", "source"}, rule
+    names = [(rule.get("param") or rule.get("prefix")).lower() for rule in rules]
+    assert len(names) == len(set(names)), "a parameter listed twice"
+    assert not {n.lower() for n in CONTENT_PARAMS} & set(names)
+    # Every parameter rule 1 dropped is still dropped everywhere: old rows' ids are recomputed from their URL.
+    everywhere = {(r.get("param") or r.get("prefix")).lower() for r in rules if "domains" not in r}
+    assert {p.lower() for p in identify_rule1._TRACKING_PARAMS} | {"utm_"} <= everywhere
+
+
+def test_canonical_url_reads_the_rules_it_is_given(tmp_path: Path) -> None:
+    rules_file = tmp_path / "rules.json"
+    rules_file.write_text(json.dumps({"rules": [{"param": "keepme", "source": "test"}]}), encoding="utf-8")
+    rules = TrackingRules.from_file(rules_file)
+    assert canonical_url("https://example.com/a?keepme=1&utm_source=x", rules) == "https://example.com/a?utm_source=x"
+
+
+def test_query_order_does_not_split_ids() -> None:
+    assert article_id("https://example.com/a?b=2&a=1", None, None, None, "") == article_id(
+        "https://example.com/a?a=1&b=2", None, None, None, ""
+    )
+    assert article_id("https://example.com/a?a=1&a=2", None, None, None, "") != article_id(
+        "https://example.com/a?a=2&a=1", None, None, None, ""
+    )
+
+
+def test_id_rule_is_pinned() -> None:
+    """``ID_RULE`` names the rule; a change of ids without a new rule number fails here."""
+    assert ID_RULE == 2
+    assert (
+        article_id("https://example.com/story", None, None, "Title", "Text") == "82e75309cf19496cf980"
+    )  # as in rule 1
+    assert article_id(
+        "https://www.bbc.com/news/articles/cp81l0e1eg5o?at_medium=RSS&at_campaign=rss", None, None, None, ""
+    ) == (url_id("https://www.bbc.com/news/articles/cp81l0e1eg5o"))
+    assert url_id("https://example.com/a?b=2&a=1") == "3a76b1455946cbeb8053"
+
+
+_TRACKED_URLS = st.builds(
+    lambda host, path, pairs, fragment: f"https://{host}/{path}" + ("?" + "&".join(pairs) if pairs else "") + fragment,
+    st.sampled_from(["www.dw.com", "Example.COM", "www.bbc.com:443", "news.example.org:8080"]),
+    st.sampled_from(["a", "a/b%2Fc", "caf%c3%a9", "%7Ex", "x y"]),
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["a", "b", "id", "utm_source", "UTM_Medium", "fbclid", "maca", "at_medium", "xtor", "ocid", "Z"]
+            ),
+            st.sampled_from(["1", "2", "%26", "a+b", "%c3%a9", "", "x y"]),
+        ).map(lambda kv: f"{kv[0]}={kv[1]}"),
+        max_size=5,
+    ),
+    st.sampled_from(["", "#top"]),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_TRACKED_URLS)
+def test_rule_2_of_a_rule_1_url_is_rule_2_of_the_link(url: str) -> None:
+    """What lets a re-run recognise old rows: the current rule applied to a stored rule-1 URL gives the same."""
+    old = identify_rule1.canonical_url_rule1(url)
+    assert old is not None
+    assert canonical_url(old) == canonical_url(url)
+    assert canonical_url(canonical_url(url)) == canonical_url(url)
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not found at {CORPUS}")
+def test_real_feed_links_lose_their_trackers_and_no_two_articles_share_an_id() -> None:
+    import feedparser
+
+    entries = []
+    for path in sorted(CORPUS.glob("*.xml")):
+        for entry in feedparser.parse(path.read_bytes()).entries:
+            entries.append((path.name, entry.get("id") or entry.get("link"), entry.get("title"), entry.get("link")))
+    assert len(entries) == 845
+    campaign = re.compile(r"[?&](?:utm_[a-z_]+|maca|at_medium|at_campaign|traffic_source|icid)=", re.IGNORECASE)
+    assert sum(1 for *_, link in entries if campaign.search(identify_rule1.canonical_url_rule1(link) or "")) == 209
+    assert not [link for *_, link in entries if campaign.search(canonical_url(link) or "")]
+    # One id per article: entries that share an id are the same story (same title), and
+    # stories that rule 1 told apart are told apart still.
+    by_id: dict[str, set[tuple[Optional[str], Optional[str]]]] = {}
+    for feed, guid, title, link in entries:
+        by_id.setdefault(article_id(link, feed, guid, title, ""), set()).add((title, identify_rule1.url_id_rule1(link)))
+    for same in by_id.values():
+        assert len({title for title, _ in same}) == 1, same
+    assert len(by_id) == len({identify_rule1.url_id_rule1(link) for *_, link in entries})
 
 
 # ==========================================================================

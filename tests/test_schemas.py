@@ -89,6 +89,7 @@ ARTICLE_COLUMNS = [
     ("organizations", STRINGS, False),
     ("locations", STRINGS, False),
     ("countries", STRINGS, False),
+    ("id_rule", pa.int32(), False),
 ]
 DEAD_LETTER_COLUMNS = [
     ("stage", pa.string(), False),
@@ -200,8 +201,8 @@ def test_timestamps_are_microseconds_utc() -> None:
 
 @pytest.mark.parametrize("arrow", [ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA])
 def test_schema_version_metadata(arrow: pa.Schema) -> None:
-    assert SCHEMA_VERSION == 2
-    assert arrow.metadata == {b"newsbeam.schema_version": b"2"}
+    assert SCHEMA_VERSION == 3
+    assert arrow.metadata == {b"newsbeam.schema_version": b"3"}
 
 
 # ==========================================================================
@@ -400,8 +401,8 @@ def test_row_coder_is_compact() -> None:
 @pytest.mark.parametrize("arrow", [FEED_HEALTH_SCHEMA, FEED_STATE_SCHEMA])
 def test_feed_tables_carry_their_own_version(arrow: pa.Schema) -> None:
     """The feed tables version their columns apart from articles, so a health column never bumps article rows."""
-    assert FEED_SCHEMA_VERSION == 1
-    assert arrow.metadata == {b"newsbeam.schema_version": b"1"}
+    assert FEED_SCHEMA_VERSION == 2
+    assert arrow.metadata == {b"newsbeam.schema_version": b"2"}
 
 
 @pytest.mark.parametrize("record", [FeedRequest, FeedFetch, FeedOutcome, FeedHealth, FeedState])

@@ -216,3 +216,23 @@ def test_a_failed_write_publishes_nothing(tmp_path: Path) -> None:
         pipeline.run().wait_until_finish()
     assert parquet_files(output / "articles") == []
     assert parquet_files(output / "dead_letter") == []
+
+
+def test_a_large_partition_is_written_in_bounded_groups(tmp_path: Path) -> None:
+    """Records of one day are grouped a bounded number at a time (a runner hands a group over whole)."""
+    output = tmp_path / "out"
+    records = [make_article(n % 100, MARCH_1)._replace(article_id=f"id-{n:04d}") for n in range(95)]
+    pipeline = new_pipeline()
+    files = (
+        pipeline
+        | beam.Create(records)
+        | "Write" >> WritePartitionedParquet(ARTICLES, ARTICLE_SCHEMA, article_partition, str(output), RUN, 50, "w", 10)
+    )
+    files | "Publish" >> Publish(str(output), RUN)
+    pipeline.run().wait_until_finish()
+    written = parquet_files(output / ARTICLES)
+    sizes = [pq.read_metadata(path).num_rows for path in written]
+    assert sum(sizes) == 95
+    assert len(written) == 10 and max(sizes) <= 10, sizes  # ceil(95 / 10) shards, none over its share
+    ids = sorted(ds.dataset(str(output / ARTICLES), format="parquet").to_table().column("article_id").to_pylist())
+    assert ids == sorted(r.article_id for r in records)

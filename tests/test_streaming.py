@@ -20,10 +20,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,11 +41,11 @@ from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that
 from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.timestamp import Duration, Timestamp
-from feedserver import FeedServer, Mutable, Request, entry, mutable, opml, rss, static
+from feedserver import FeedServer, Mutable, Request, Response, entry, mutable, opml, rss, static
 from support import blank_article, matcher
 
-from pipeline.cli import run_stream
-from pipeline.stream import _TICK_CODER, POLL, TickServer
+from pipeline.cli import run_ingest, run_stream
+from pipeline.stream import _TICK_CODER, DRAIN, POLL, TickServer, stream_counts
 from schemas import ARTICLE_SCHEMA, Article
 from transforms.sinks import article_partition
 from transforms.streaming import DAY, DedupeArticles, ParquetSink, WriteWindowedParquet, event_time, to_event_time
@@ -476,11 +477,45 @@ class StreamRun:
     swapped: dict[str, Any] = field(default_factory=dict)
 
 
-def stream(inputs: list[str], output: Path, run_id: str, *options: str) -> tuple[int, str, str, float]:
+def stream(
+    inputs: list[str], output: Path, run_id: str, *options: str, until: Optional[Callable[[], bool]] = None
+) -> tuple[int, str, str, float]:
+    """``run_stream`` in this process; with ``until``, stopped by Ctrl-C (SIGINT) as soon as ``until()`` holds.
+
+    Stopping on what the server saw, not after a fixed time, keeps a test
+    independent of how fast a loaded machine runs the pipeline: a stop lets
+    requests in flight finish (``STOP_CUT_AFTER``) and writes everything
+    fetched before it, so the condition is all a test needs. ``--stop-after``
+    (given in ``options``) is only the upper bound.
+    """
     out, err = io.StringIO(), io.StringIO()
     started = time.monotonic()
-    code = run_stream(inputs, ["--output", str(output), *COMMON, "--run-id", run_id, *options], out, err)
+    finished = threading.Event()
+    watcher = None
+    if until is not None:
+        watcher = threading.Thread(target=_interrupt_when, args=(until, finished), daemon=True)
+        watcher.start()
+    try:
+        code = run_stream(inputs, ["--output", str(output), *COMMON, "--run-id", run_id, *options], out, err)
+    finally:
+        finished.set()
+        if watcher is not None:
+            watcher.join(timeout=5)
     return code, out.getvalue(), err.getvalue(), time.monotonic() - started
+
+
+def _interrupt_when(condition: Callable[[], bool], finished: threading.Event) -> None:
+    """Ctrl-C for this process once ``condition()`` holds (run_stream's handler turns it into a clean stop).
+
+    Conditions are on requests a server saw: none comes once the stream is
+    stopping, so a condition cannot first hold after ``run_stream`` returned.
+    """
+    while not finished.is_set():
+        if condition():
+            if not finished.is_set():
+                os.kill(os.getpid(), signal.SIGINT)
+            return
+        finished.wait(0.05)
 
 
 HTML = b"<!DOCTYPE html><html><head><title>Moved</title></head><body><p>Our feed moved.</p></body></html>"
@@ -524,6 +559,14 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamRun]:
             swapped["at"] = time.monotonic()
             growing.set(static(rss(old + fresh), etag='"g2"'))  # the old entries stay: repeats
 
+        def enough() -> bool:
+            """The grown feed fetched after the change and polled again, every feed polled three times."""
+            if "at" not in swapped:
+                return False
+            after = [r for r in server.requests_for("/grow.xml") if r.time > swapped["at"]]
+            polled = [server.requests_for(p) for p in ("/grow.xml", "/steady.xml", "/mirror.xml", "/broken.html")]
+            return len(after) >= 2 and all(len(requests) >= 3 for requests in polled)
+
         grower = threading.Thread(target=grow_later, daemon=True)
         grower.start()
         code, out, err, elapsed = stream(
@@ -535,7 +578,8 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamRun]:
             "--window",
             "1",
             "--stop-after",
-            "4",
+            "120",
+            until=enough,
         )
         grower.join(timeout=5)
         yield StreamRun(
@@ -647,6 +691,7 @@ def test_second_stream_into_the_same_output_writes_nothing_again(first_run: Stre
     everything = first_run.items["grow"] + first_run.items["steady"]
     copy = Recording(static(rss(everything, title="Everything"), etag='"c1"'))
     copy_url = first_run.server.route("/everything.xml", copy)
+    broken_before = len(first_run.server.requests_for("/broken.html"))
     code, _, err, _ = stream(
         [first_run.urls["grow"], first_run.urls["steady"], copy_url, first_run.urls["broken"]],
         output,
@@ -656,7 +701,12 @@ def test_second_stream_into_the_same_output_writes_nothing_again(first_run: Stre
         "--window",
         "1",
         "--stop-after",
-        "1.5",
+        "120",
+        until=lambda: (
+            bool(copy.log)
+            and len(first_run.server.requests_for("/grow.xml")) > polls_before
+            and len(first_run.server.requests_for("/broken.html")) > broken_before
+        ),
     )
     assert code == 0, err
     assert len(first_run.server.requests_for("/grow.xml")) > polls_before
@@ -694,7 +744,16 @@ def test_stream_local_opml_list_as_input_and_its_edits(tmp_path: Path) -> None:
         editor = threading.Thread(target=add_a_feed, daemon=True)
         editor.start()
         code, _, err, _ = stream(
-            [str(subscriptions)], output, "opml", "--poll-interval", "0.5", "--window", "1", "--stop-after", "2.5"
+            [str(subscriptions)],
+            output,
+            "opml",
+            "--poll-interval",
+            "0.5",
+            "--window",
+            "1",
+            "--stop-after",
+            "120",
+            until=lambda: len(server.requests_for("/one.xml")) >= 3 and len(server.requests_for("/three.xml")) >= 1,
         )
         editor.join(timeout=5)
         assert code == 0, err
@@ -718,23 +777,101 @@ def test_stream_backdated_entry_seen_later_does_not_erase_an_earlier_article(tmp
         feed: Mutable = mutable(static(rss([first]), etag='"b1"'))
         url = server.route("/late.xml", feed)
 
+        published: dict[str, float] = {}
+
         def publish_backdated() -> None:
             deadline = time.monotonic() + 60
             while not server.requests_for("/late.xml") and time.monotonic() < deadline:
                 time.sleep(0.02)
             time.sleep(1.0)
             feed.set(static(rss([first, backdated]), etag='"b2"'))
+            published["at"] = time.monotonic()
 
         publisher = threading.Thread(target=publish_backdated, daemon=True)
         publisher.start()
         code, _, err, _ = stream(
-            [url], output, "backdated", "--poll-interval", "0.5", "--window", "1", "--stop-after", "3"
+            [url],
+            output,
+            "backdated",
+            "--poll-interval",
+            "0.5",
+            "--window",
+            "1",
+            "--stop-after",
+            "120",
+            until=lambda: "at" in published and any(r.time > published["at"] for r in server.requests_for("/late.xml")),
         )
         publisher.join(timeout=5)
     assert code == 0, err
     assert_every_file_reads(output)
     rows = duckdb_rows(output / "articles", "url")
     assert sorted(r[0] for r in rows) == [first["link"], backdated["link"]]
+
+
+# --------------------------------------------------------------------------
+# Refresh hints: a feed that asks for an hour is not polled every tick (issue 11, item 8)
+# --------------------------------------------------------------------------
+
+
+def test_stream_honours_refresh_hints_and_counts_the_polls_it_skips(tmp_path: Path) -> None:
+    """Cache-Control, <ttl>, a 429's Retry-After, and a hint a batch run recorded: one fetch each, the rest skipped.
+
+    Skipped polls are counted in the window reports, never dead letters,
+    failures or health rows; a feed without a hint is polled every tick.
+    """
+    output = tmp_path / "out"
+    ttl_feed = rss([entry(n, "hint-ttl") for n in range(2)]).replace(b"<channel>", b"<channel><ttl>60</ttl>", 1)
+    with FeedServer() as server:
+        urls = {
+            "max_age": server.route(
+                "/max-age.xml",
+                static(rss([entry(n, "hint-age") for n in range(2)]), headers={"Cache-Control": "max-age=3600"}),
+            ),
+            "ttl": server.route("/ttl.xml", static(ttl_feed)),
+            "limited": server.route("/limited.xml", Response(429, {"Retry-After": "3600"}, b"slow down")),
+            "batch": server.route(
+                "/batch.xml",
+                static(rss([entry(n, "hint-batch") for n in range(2)]), headers={"Cache-Control": "max-age=3600"}),
+            ),
+            "plain": server.route("/plain.xml", static(rss([entry(n, "hint-plain") for n in range(2)]), etag='"p"')),
+        }
+        # A nightly batch run fetched one feed and recorded its hint in feed_state/.
+        batch_err = io.StringIO()
+        assert (
+            run_ingest(
+                [urls["batch"]], ["--output", str(output), *COMMON, "--run-id", "nightly"], io.StringIO(), batch_err
+            )
+            == 0
+        ), batch_err.getvalue()
+        assert len(server.requests_for("/batch.xml")) == 1
+        code, out, err, _ = stream(
+            list(urls.values()),
+            output,
+            "hinted",
+            "--poll-interval",
+            "0.5",
+            "--window",
+            "1",
+            "--stop-after",
+            "120",
+            until=lambda: len(server.requests_for("/plain.xml")) >= 4,
+        )
+        assert code == 0, err
+        polled = {key: len(server.requests_for(url)) for key, url in urls.items()}
+    assert polled["plain"] >= 4
+    assert (polled["max_age"], polled["ttl"], polled["limited"]) == (1, 1, 1), polled
+    assert polled["batch"] == 1  # the batch run's fetch: the stream honoured the hint it recorded
+    summary = json.loads((output / "runs" / "hinted.json").read_text())
+    totals = stream_counts(summary["stream"]["windows"])
+    assert totals.get("skipped_not_due", 0) >= 4 * (polled["plain"] - 1), totals
+    assert totals.get("failed", 0) == 1 and summary["counts"]["reconciled"], totals
+    dead = duckdb_rows(output / "dead_letter", "source, stage, error_type")
+    assert [d for d in dead if d[0] != urls["batch"]] == [(urls["limited"], "fetch", "RetryableStatus")]
+    health = duckdb_rows(output / "feed_health", "url, run_id, error_class")
+    rows = Counter(url for url, run_id, _ in health if run_id == "hinted")
+    assert (rows[urls["max_age"]], rows[urls["ttl"]], rows[urls["limited"]], rows[urls["batch"]]) == (1, 1, 1, 0)
+    assert rows[urls["plain"]] == polled["plain"]
+    assert [url for url, run_id, error in health if run_id == "hinted" and error] == [urls["limited"]]
 
 
 # --------------------------------------------------------------------------
@@ -766,6 +903,8 @@ def test_tick_server_ticks_in_real_time_then_ends() -> None:
     finally:
         ticks.close()
     assert 0.95 <= total <= 1.4, total
+    *elements, drain = elements
+    assert drain[1][0] == DRAIN  # the stream's last tick: every feed's last poll
     offsets = [offset for offset, _, _ in elements]
     assert 4 <= len(elements) <= 6, offsets
     assert offsets[0] < 0.1
@@ -776,7 +915,7 @@ def test_tick_server_ticks_in_real_time_then_ends() -> None:
         assert abs(seconds * 1e6 - micros) < 2
         assert wall - 0.5 <= seconds <= wall + 2
     assert watermarks == sorted(watermarks)
-    assert watermarks[-1] >= elements[-1][2]  # the last tick is behind the watermark: its window can close
+    assert watermarks[-1] >= drain[2]  # the last tick is behind the watermark: its window can close
     assert ticks.ticks == len(elements)
 
 
@@ -790,7 +929,8 @@ def test_tick_server_stop_ends_the_stream_early() -> None:
         timer.cancel()
         ticks.close()
     assert 0.45 <= total <= 1.0, total
-    assert 2 <= len(elements) <= 4
+    assert [kind for _, (kind, _), _ in elements[-1:]] == [DRAIN]
+    assert 2 <= len(elements) - 1 <= 4
 
 
 def test_tick_server_stop_wakes_a_long_wait() -> None:
@@ -804,7 +944,7 @@ def test_tick_server_stop_wakes_a_long_wait() -> None:
         timer.cancel()
         ticks.close()
     assert total < 1.0, total
-    assert len(elements) == 1  # the first tick is immediate
+    assert [kind for _, (kind, _), _ in elements] == [POLL, DRAIN]  # the first tick is immediate, then the drain
 
 
 def test_ticks_as_a_test_stream_source_run_a_pipeline() -> None:
@@ -818,6 +958,7 @@ def test_ticks_as_a_test_stream_source_run_a_pipeline() -> None:
             seen = collected(scratch, "ticks")
     finally:
         ticks.close()
-    assert 4 <= len(seen) <= 6
-    assert {kind for kind, _ in seen} == {POLL}
+    polls = [tick for tick in seen if tick[0] == POLL]
+    assert 4 <= len(polls) <= 6
+    assert sorted(kind for kind, _ in seen if kind != POLL) == [DRAIN]
     assert len({moment for _, moment in seen}) == len(seen)

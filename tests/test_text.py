@@ -28,14 +28,20 @@ from transforms.text import (
     A_CIRCUMFLEX_LANGUAGES,
     decode_bytes,
     fix_with_ftfy,
+    flat_text,
+    html_text,
     html_to_text,
+    invalid_char_refs,
     looks_like_html,
     needs_ftfy,
     normalise_codec,
     normalise_line,
     normalise_text,
+    parse_markup,
     repair_lost_bytes,
     sniff_declared_charset,
+    storable,
+    xml_wide_codec,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -843,3 +849,128 @@ def test_vietnamese_names_in_english_text_are_untouched() -> None:
 def test_vietnamese_names_with_two_letter_stems_in_english_text_are_untouched() -> None:
     text = "Singer Huyền Trâm visited Khâm Thiên street and Thâm Quyến in the year Nhâm Dần."
     assert repair_lost_bytes(text, "en") == (text, Counter())
+
+
+# ==========================================================================
+# Storable text, and HTML that loses nothing without saying so
+# ==========================================================================
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "count"),
+    [
+        ("plain", "plain", 0),
+        ("a\ud800b", "a\ufffdb", 1),
+        ("\udfff", "\ufffd", 1),
+        ("x\ud83d\ude00y", "x\U0001f600y", 0),  # a pair given as two code points is one character
+        ("\ud800\ud800", "\ufffd\ufffd", 2),
+        ("already \ufffd here \ud800", "already \ufffd here \ufffd", 1),
+    ],
+)
+def test_storable_replaces_lone_surrogates_and_counts_them(text: str, expected: str, count: int) -> None:
+    fixed, replaced = storable(text)
+    assert (fixed, replaced) == (expected, count)
+    fixed.encode("utf-8")
+
+
+@given(st.text())
+@settings(max_examples=300, deadline=None)
+def test_storable_always_gives_utf8_and_keeps_storable_text(text: str) -> None:
+    fixed, replaced = storable(text)
+    fixed.encode("utf-8")
+    if replaced == 0 and not any("\ud800" <= c <= "\udfff" for c in text):
+        assert fixed is text
+
+
+def test_invalid_char_refs_counts_only_unstorable_code_points() -> None:
+    markup = "&#xD800; &#0; &#x110000; &#99999999999; &#233; &#x1F600; &amp;#xD800; &#xdfff"
+    assert invalid_char_refs(markup) == 5
+
+
+@pytest.mark.parametrize(
+    ("markup", "text", "repairs"),
+    [
+        ("a\x00b", "ab", {"control_chars": 1}),
+        ("<p>x &#xD800; y</p>", "x \ufffd y", {"invalid_unicode:char_ref": 1}),
+        ("<p>lone \ud800 here</p>", "lone \ufffd here", {"invalid_unicode:surrogate": 1}),
+        ("<p>bell\x07 kept for ftfy</p>", "bell\x07 kept for ftfy", {}),
+        ("<p>fine</p>", "fine", {}),
+    ],
+)
+def test_html_text_counts_what_it_replaces(markup: str, text: str, repairs: dict[str, int]) -> None:
+    out, found = html_text(markup)
+    assert out.strip() == text and dict(found) == repairs
+
+
+def test_html_text_reads_markup_past_the_depth_limit_flat_and_says_so() -> None:
+    markup = "<p>Start.</p>" + "<section>" * 2500 + "<script>hidden()</script>Bottom." + "</section>" * 2500
+    text, repairs = html_text(markup)
+    assert normalise_text(text) == "Start.\n\nBottom." and repairs == Counter({"html:flattened": 1})
+    _, complete = parse_markup(markup)
+    assert not complete
+
+
+def test_html_within_the_depth_limit_is_read_as_a_tree() -> None:
+    markup = "<div>" * 2000 + "<nav>menu</nav>Deep." + "</div>" * 2000
+    text, repairs = html_text(markup)
+    assert normalise_text(text) == "Deep." and repairs == Counter()
+
+
+def test_flat_text_keeps_text_and_drops_scripts() -> None:
+    assert normalise_text(flat_text("<p>One</p><script>x < y</script><style>p{}</style><p>Two &amp; three</p>")) == (
+        "One\n\nTwo & three"
+    )
+
+
+@pytest.mark.parametrize("declaration", ['<?xml version="1.0" encoding="iso-8859-1"?>', '<?xml version="1.0"?>\n'])
+def test_html_text_of_a_page_with_an_xml_declaration(declaration: str) -> None:
+    page = f'{declaration}<html xmlns="http://www.w3.org/1999/xhtml"><body><p>Grüße aus Köln</p></body></html>'
+    assert normalise_text(html_to_text(page)) == "Grüße aus Köln"
+
+
+def test_normalise_text_keeps_a_form_feed_as_a_line_break() -> None:
+    assert normalise_text("end of page one.\x0cStart of page two.") == "end of page one.\n\nStart of page two."
+
+
+def test_fix_with_ftfy_sees_a_line_start_as_ftfy_does() -> None:
+    """ftfy fixes line by line: "Â " opening the second line is mojibake to it, so the guard must not skip it."""
+    text = "Line one.\nÂ second"
+    assert needs_ftfy(text)
+    assert fix_with_ftfy(text)[0] == ftfy.fix_text(text, CONFIG)
+
+
+# ==========================================================================
+# BOM-less UTF-16 and UTF-32 markup (XML 1.0 appendix F)
+# ==========================================================================
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+@pytest.mark.parametrize(
+    "start", ['<?xml version="1.0"?><rss/>', "<rss version='2.0'/>", "\n  <feed/>", "<!DOCTYPE html><html/>"]
+)
+def test_xml_wide_codec_reads_the_zero_bytes_around_the_first_tag(codec: str, start: str) -> None:
+    data = (start + " Grüße").encode(codec)
+    assert xml_wide_codec(data) == codec
+    decoded = decode_bytes(data)
+    assert (decoded.text, decoded.codec, decoded.path) == (start + " Grüße", codec, "xml-autodetect")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"<?xml version='1.0'?><rss/>",
+        "plain text".encode("utf-16-le"),
+        b"\x00\x00\x00\x00<rss>",
+        b"\x00\x01\x02<",
+        b"<a",
+    ],
+)
+def test_xml_wide_codec_needs_markup_in_zero_padded_ascii(data: bytes) -> None:
+    assert xml_wide_codec(data) is None
+
+
+def test_wide_xml_cut_mid_character_is_still_read() -> None:
+    data = '<?xml version="1.0" encoding="UTF-16"?><rss>Grüße</rss>'.encode("utf-16-le")[:-1]
+    decoded = decode_bytes(data)
+    assert decoded.codec == "utf-16-le" and decoded.path == "xml-autodetect-lossy"
+    assert decoded.text.startswith('<?xml version="1.0" encoding="UTF-16"?><rss>Grüße</rss')

@@ -31,7 +31,15 @@ from transforms.metadata import (
     split_authors,
     word_count,
 )
-from transforms.text import fix_with_ftfy, html_to_text, normalise_line, normalise_text, repair_lost_bytes
+from transforms.text import (
+    INVALID_CHAR_REF,
+    fix_with_ftfy,
+    html_text,
+    normalise_line,
+    normalise_text,
+    repair_lost_bytes,
+    unescaped_invalid,
+)
 
 _LOG = logging.getLogger("newsbeam")
 
@@ -68,9 +76,24 @@ def repair_article(
     parser), ftfy sees the text before anything else touches it, the language
     is identified on ftfy's output, and the lossy-mojibake repair, which needs
     that language, comes last before normalisation.
+
+    The returned counter holds this step's repairs; the ``encoding`` column
+    lists them together with those parsing already made (an unstorable
+    character replaced, a control character removed), which the parse step
+    has counted.
     """
     repairs: Counter[str] = Counter()
-    body = html_to_text(raw.body) if raw.body_is_html else raw.body
+    if raw.body_is_html:
+        body, found = html_text(raw.body)
+        repairs.update(found)
+    else:
+        body = raw.body
+    # Entity references left in text are decoded below (by ftfy, or in
+    # normalisation); one that names no storable character (``&#xD800;``)
+    # becomes U+FFFD, counted here under its own kind.
+    invalid = sum(unescaped_invalid(v) for v in (body, raw.title, raw.subtitle, *raw.authors, *raw.categories) if v)
+    if invalid:
+        repairs[INVALID_CHAR_REF] += invalid
     body = _fix(body, uncurl_quotes, repairs) or ""
     title = _fix(raw.title, uncurl_quotes, repairs)
     subtitle = _fix(raw.subtitle, uncurl_quotes, repairs)
@@ -80,7 +103,8 @@ def repair_article(
     subtitle = normalise_line(_lossy(subtitle, language, repairs))
     authors = [a for a in (normalise_line(_fix(a, uncurl_quotes, repairs)) for a in raw.authors) if a]
     categories = [normalise_line(_fix(c, uncurl_quotes, repairs)) for c in raw.categories]
-    encoding = raw.encoding._replace(repairs=[Repair(kind, np.int32(count)) for kind, count in sorted(repairs.items())])
+    listed = Counter({repair.kind: int(repair.count) for repair in raw.encoding.repairs}) + repairs
+    encoding = raw.encoding._replace(repairs=[Repair(kind, np.int32(count)) for kind, count in sorted(listed.items())])
     if not title and not body:
         raise EmptyArticle("no title and no visible text once the HTML is removed", source=raw.source)
     repaired = raw._replace(
@@ -169,7 +193,7 @@ class _RepairText(SafeDoFn):
             self._no_language.inc()
         for kind, count in repairs.items():
             counter(f"repairs.{kind}").inc(count)
-        if repairs:
+        if repaired.encoding.repairs:  # this step's repairs or those made while parsing
             self._repaired.inc()
         yield repaired
 

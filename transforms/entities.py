@@ -31,6 +31,7 @@ from typing import Any, Collection, Iterable, Iterator, Mapping, Optional, Seque
 
 import apache_beam as beam
 import numpy as np
+from apache_beam.transforms.window import TimestampedValue
 from apache_beam.utils.shared import Shared
 
 from schemas import Article, Entity
@@ -554,23 +555,33 @@ class _RecogniseEntities(SafeDoFn):
         for name, value in counts.items():
             self._counters[name].inc(value)
 
-    def process(self, batch: Sequence[Article]) -> Iterator[Any]:  # type: ignore[override]
+    def process(self, batch: Sequence[tuple[Article, Any]]) -> Iterator[Any]:  # type: ignore[override]
+        """Each output keeps the timestamp its article had before batching.
+
+        ``BatchElements`` emits a batch in the global window at the end of
+        that window (near Beam's end of time); in a stream the articles
+        would then leave here stamped there and land in windows that can
+        never be named (issue 11, item 2).
+        """
+        articles = [article for article, _ in batch]
         try:
-            annotated, counts = self._annotate(batch)
+            annotated, counts = self._annotate(articles)
         except Exception:  # noqa: BLE001 - find the article at fault, below
             _LOG.debug("entity batch failed; retrying its %d articles one by one", len(batch))
         else:
             self._count(counts)
-            yield from annotated
+            for article, (_, moment) in zip(annotated, batch, strict=True):
+                yield TimestampedValue(article, moment)
             return
-        for article in batch:
+        for article, moment in batch:
             try:
-                annotated, counts = self._annotate([article])
+                one, counts = self._annotate([article])
             except Exception as error:  # noqa: BLE001 - one bad article never costs the batch
-                yield self.dead_letter(error, article)
+                dead = self.dead_letter(error, article)
+                yield beam.pvalue.TaggedOutput(dead.tag, TimestampedValue(dead.value, moment))
             else:
                 self._count(counts)
-                yield from annotated
+                yield from (TimestampedValue(a, moment) for a in one)
 
 
 class ExtractEntities(beam.PTransform):
@@ -598,7 +609,8 @@ class ExtractEntities(beam.PTransform):
         self.batch_size = batch_size
 
     def expand(self, articles: beam.PCollection[Article]) -> dict[str, beam.PCollection]:
-        batches = articles | "Batch" >> beam.BatchElements(
+        stamped = articles | "KeepTimestamp" >> beam.Map(lambda a, t=beam.DoFn.TimestampParam: (a, t))
+        batches = stamped | "Batch" >> beam.BatchElements(
             min_batch_size=max(1, self.batch_size // 4), max_batch_size=self.batch_size
         )
         recognised = batches | "Recognise" >> beam.ParDo(

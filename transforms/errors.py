@@ -46,12 +46,27 @@ class UnsupportedInput(IngestError):
     """An input this version cannot read (for instance a feed URL)."""
 
 
+class BlockedPath(IngestError):
+    """A local path that input data names but may not read: a feed list (OPML) reference that is
+    absolute, climbs out of the list's folder (``..``, a symlink), is a ``file:`` URL, or lands on a
+    special file. Refused before anything is opened, so no content of the target ever travels."""
+
+
+class NotARegularFile(IngestError):
+    """A FIFO, socket, device or directory where a file was expected: never read (a FIFO blocks forever)."""
+
+
 class DocumentTooLarge(IngestError):
     """A file, or its decompressed content, is over the configured limit."""
 
 
 class UnreadableDocument(IngestError):
     """Bytes that are not any format newsbeam reads, or a corrupt container."""
+
+
+class TruncatedDocument(UnreadableDocument):
+    """A feed or JSON document that ends before it closes (cut off in transfer or on disk):
+    its complete entries are kept, and what was cut off is this one dead letter."""
 
 
 class FeedError(IngestError):
@@ -147,6 +162,15 @@ def _payload(element: Any) -> tuple[Optional[bytes], Optional[str]]:
         return None, repr(element)
 
 
+def _storable(text: str) -> str:
+    """Lone surrogates as U+FFFD: a dead letter must be writable whatever failed (a bad character itself)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
 def make_dead_letter(
     stage: str,
     error: BaseException,
@@ -163,10 +187,10 @@ def make_dead_letter(
     return DeadLetter(
         stage=stage,
         error_type=type(error).__name__,
-        message=message[:2000],
-        source=source,
+        message=_storable(message[:2000]),
+        source=_storable(source),
         raw_bytes=raw_bytes,
-        raw_text=raw_text,
+        raw_text=_storable(raw_text) if raw_text is not None else None,
         run_id=run_id,
         time=Timestamp.of(time.time()),
     )

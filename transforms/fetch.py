@@ -13,7 +13,12 @@ good citizen and hard to abuse:
 * per-host politeness: at most N requests at once and a minimum gap between
   request starts per host, while different hosts are fetched in parallel;
 * limits on the body on the wire, the decompressed body (a gzip bomb is cut
-  off while it inflates), redirects and the time one response may take;
+  off while it inflates), redirects and the time one response may take; a
+  body shorter than its ``Content-Length`` is a truncated response, never a
+  document;
+* a ``StopSignal`` that every wait honours (the request in flight, the
+  back-off between attempts, the turn at a host), so a stopping stream
+  abandons its fetches at once instead of waiting on a server that trickles;
 * server-side request forgery protection: only http(s), and every connection
   (redirect targets included) is checked *after* it is made against the
   address it actually reached, so DNS tricks and redirects to 127.0.0.1 or
@@ -37,8 +42,8 @@ import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Iterable, Iterator, Mapping, NamedTuple, Optional, TypeVar
 from urllib.parse import urljoin, urlparse
 
@@ -48,7 +53,7 @@ import lxml.html
 import numpy as np
 import requests
 import urllib3
-from apache_beam.utils.timestamp import Timestamp
+from apache_beam.utils.timestamp import Duration, Timestamp
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -73,6 +78,8 @@ from transforms.errors import (
     UnsupportedContent,
     counter,
 )
+from transforms.refresh import HINT_HEADERS, refresh_hint, retry_after_seconds
+from transforms.refresh import whole_number as _whole_number
 from transforms.sources import GZIP_MAGIC, gunzip_limited, looks_like_opml, opml_feeds
 
 
@@ -188,12 +195,62 @@ def check_url(url: str, allow_private: bool = True) -> str:
 _WATCH = threading.local()
 
 
-class _Watch:
-    """One attempt's deadline (monotonic seconds) and whether the watchdog cut it off."""
+class FetchCancelled(FetchError):
+    """The run is stopping: a fetch in flight, or waiting for its turn, was abandoned.
 
-    def __init__(self, deadline: float):
+    Never a fact about the feed: not retried, not a dead letter, not a
+    failure in the feed's health; the stream counts the poll as abandoned.
+    """
+
+
+class StopSignal:
+    """A stop that every wait of a fetch honours: the back-off, the turn at a host, the request in flight.
+
+    Two steps, each once and from any thread. ``set``: nothing new starts
+    (no attempt, no redirect hop, no retry) and every wait wakes, so a fetch
+    that is not talking to a server ends in ``FetchCancelled`` at once; a
+    request in flight may still finish. ``cut``: the sockets of the requests
+    still in flight are shut down (through the watchdog), so they end in
+    ``FetchCancelled`` too, whatever the server is doing (trickling a body,
+    or sending nothing). Only a connection still being opened runs on to
+    its connect timeout, and nothing need wait for it.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._cut = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def cut(self) -> None:
+        """Sets the signal, and cuts off the requests still in flight under it."""
+        self._event.set()
+        if self._cut.is_set():
+            return
+        self._cut.set()
+        _WATCHDOG.cancel(self)
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def is_cut(self) -> bool:
+        return self._cut.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleeps ``seconds``, or less if the signal is set meanwhile; True when it is set."""
+        return self._event.wait(max(0.0, seconds))
+
+
+class _Watch:
+    """One attempt's deadline (monotonic seconds), its stop signal, and whether either cut it off."""
+
+    def __init__(self, deadline: float, stop: Optional[StopSignal] = None):
         self.deadline = deadline
+        self.stop = stop
         self.fired = False
+        self.cancelled = False
+        self.sock: Any = None
 
 
 class _FetchConnectionMixin:
@@ -201,9 +258,11 @@ class _FetchConnectionMixin:
 
     The address a new connection actually reached is checked after it is
     made, which defeats DNS rebinding and covers redirect targets. The
-    watchdog shuts the socket down when the attempt's deadline passes while
-    the status line and headers are still arriving: the read timeout alone
-    cannot stop a server that trickles a header byte every few seconds.
+    watchdog shuts the socket down when the attempt's deadline passes (or
+    its stop signal is set) while the status line and headers are still
+    arriving: the read timeout alone cannot stop a server that trickles a
+    header byte every few seconds. The socket is kept on the watch, so the
+    body is read under the same watch.
     """
 
     host: str
@@ -228,6 +287,7 @@ class _FetchConnectionMixin:
         sock = self.sock
         if watch is None or sock is None:
             return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+        watch.sock = sock
         token = _WATCHDOG.watch(watch, sock)
         try:
             return super().getresponse(*args, **kwargs)  # type: ignore[misc]
@@ -236,10 +296,12 @@ class _FetchConnectionMixin:
 
 
 class _Watchdog:
-    """One thread per process that shuts down the sockets of responses past their deadline.
+    """One thread per process that shuts down the sockets of responses past their deadline or stopped.
 
     Cheaper than a timer thread per request: registering is a heap push under
-    a lock, and the thread sleeps until the earliest deadline.
+    a lock, and the thread sleeps until the earliest deadline. A stop signal
+    shuts its watches' sockets down at once (``cancel``), and a watch
+    registered after its signal was cut is shut down as it registers.
     """
 
     def __init__(self) -> None:
@@ -259,11 +321,36 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._run, name="newsbeam-fetch-watchdog", daemon=True)
                 self._thread.start()
             self._lock.notify()
-            return token
+        if watch.stop is not None and watch.stop.is_cut():
+            self._cut([token], cancelled=True)  # the cut came before this watch registered
+        return token
 
     def release(self, token: int) -> None:
         with self._lock:
             self._active.pop(token, None)
+
+    def cancel(self, stop: StopSignal) -> None:
+        """Shuts down every socket watched under ``stop``."""
+        with self._lock:
+            tokens = [token for token, (watch, _) in self._active.items() if watch.stop is stop]
+        self._cut(tokens, cancelled=True)
+
+    def _cut(self, tokens: list[int], cancelled: bool) -> None:
+        cut = []
+        with self._lock:
+            for token in tokens:
+                entry = self._active.pop(token, None)
+                if entry is not None:
+                    cut.append(entry)
+        for watch, sock in cut:
+            if cancelled:
+                watch.cancelled = True
+            else:
+                watch.fired = True
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _run(self) -> None:
         while True:
@@ -279,12 +366,7 @@ class _Watchdog:
                     self._lock.wait(timeout=wait)
                     continue
                 heapq.heappop(self._heap)
-                watch, sock = self._active.pop(token)
-            watch.fired = True
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            self._cut([token], cancelled=False)
 
 
 _WATCHDOG = _Watchdog()
@@ -364,6 +446,8 @@ class FetchOutcome:
     elapsed: float = 0.0
     error: Optional[FetchError] = None
     waits: list[float] = field(default_factory=list)
+    #: The last response's refresh headers (``refresh.HINT_HEADERS``), for the publisher's refresh hint.
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -374,29 +458,6 @@ class _Response:
     body: bytes
     wire_bytes: int
     redirects: int
-
-
-def _whole_number(value: Optional[str]) -> Optional[int]:
-    """A header's non-negative integer (ASCII digits only: "²".isdigit() is true), else None."""
-    value = (value or "").strip()
-    return int(value) if value.isascii() and value.isdigit() else None
-
-
-def retry_after_seconds(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
-    """A ``Retry-After`` header in seconds (delta-seconds or an HTTP date), None if absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    seconds = _whole_number(value)
-    if seconds is not None:
-        return float(seconds)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def retry_delay(attempt: int, policy: FetchPolicy, retry_after: Optional[float], rng: random.Random) -> float:
@@ -453,11 +514,26 @@ def _gunzip(body: bytes, limit: int) -> bytes:
         raise TruncatedResponse(f"corrupt or truncated gzip body: {error}") from error
 
 
-def _read_body(response: requests.Response, policy: FetchPolicy, deadline: float, clock: Callable[[], float]) -> bytes:
-    """The raw (still encoded) body, streamed so limits and the deadline cut it off early."""
+def _read_body(
+    response: requests.Response,
+    policy: FetchPolicy,
+    deadline: float,
+    clock: Callable[[], float],
+    watch: Optional[_Watch] = None,
+) -> bytes:
+    """The raw (still encoded) body, streamed so limits, the deadline and a stop cut it off early.
+
+    A body is complete only when its framing says so: a body shorter than
+    its ``Content-Length`` is a ``TruncatedResponse`` (checked here, not
+    left to urllib3's ``enforce_content_length``), and a body cut short by
+    the watchdog (deadline) or a stop is never taken for a whole one, even
+    when nothing but the end of the connection delimits it.
+    """
     declared = _whole_number(response.headers.get("Content-Length"))
     if declared is not None and declared > policy.max_bytes:
         raise ResponseTooLarge(f"Content-Length {declared} exceeds the limit of {policy.max_bytes} bytes")
+    # With Transfer-Encoding the chunked framing ends the body, and any Content-Length is to be ignored.
+    length_framed = declared is not None and "Transfer-Encoding" not in response.headers
     chunks: list[bytes] = []
     size = 0
     raw = response.raw
@@ -475,12 +551,28 @@ def _read_body(response: requests.Response, policy: FetchPolicy, deadline: float
                 raise ResponseTooLarge(f"body exceeds the limit of {policy.max_bytes} bytes")
             chunks.append(chunk)
     except urllib3.exceptions.ReadTimeoutError as error:
+        _raise_if_cut(watch, policy)
         raise FetchTimeout(f"no data for {policy.read_timeout:g} s while reading the body") from error
     except (urllib3.exceptions.ProtocolError, urllib3.exceptions.IncompleteRead) as error:
+        _raise_if_cut(watch, policy)
         raise TruncatedResponse(f"connection closed mid-body after {size} bytes: {error}") from error
     except OSError as error:
+        _raise_if_cut(watch, policy)
         raise ConnectionFailed(f"connection failed while reading the body: {error}") from error
+    _raise_if_cut(watch, policy)
+    if length_framed and declared is not None and size < declared:
+        raise TruncatedResponse(f"body ends after {size} of the {declared} bytes its Content-Length announced")
     return b"".join(chunks)
+
+
+def _raise_if_cut(watch: Optional[_Watch], policy: FetchPolicy) -> None:
+    """The real reason a read ended when the watchdog shut its socket: a stop, or the deadline."""
+    if watch is None:
+        return
+    if watch.cancelled:
+        raise FetchCancelled("abandoned: the run is stopping")
+    if watch.fired:
+        raise DeadlineExceeded(f"response not complete after the {policy.deadline:g} s deadline")
 
 
 _DRAIN_LIMIT = 64 * 1024
@@ -510,6 +602,7 @@ def _request(
     deadline: float,
     clock: Callable[[], float],
     outcome: FetchOutcome,
+    stop: Optional[StopSignal] = None,
 ) -> _Response:
     """One attempt: follows redirects ourselves so every hop is checked, reads and decodes the body.
 
@@ -522,6 +615,8 @@ def _request(
     redirects = 0
     outcome.status, outcome.final_url, outcome.redirects = None, None, 0
     while True:
+        if stop is not None and stop.is_set():
+            raise FetchCancelled("abandoned: the run is stopping", url)
         check_url(current, policy.allow_private_hosts)
         headers: dict[str, str] = {}
         if validators is not None:
@@ -533,7 +628,7 @@ def _request(
         if remaining <= 0:
             raise DeadlineExceeded(f"response not complete after the {policy.deadline:g} s deadline", url)
         timeout = (policy.connect_timeout, min(policy.read_timeout, max(0.1, remaining)))
-        watch = _Watch(time.monotonic() + remaining)
+        watch = _Watch(time.monotonic() + remaining, stop)
         _WATCH.current = watch
         try:
             response = session.get(current, headers=headers, stream=True, allow_redirects=False, timeout=timeout)
@@ -546,6 +641,8 @@ def _request(
             requests.exceptions.ChunkedEncodingError,
             requests.exceptions.ReadTimeout,
         ) as error:
+            if watch.cancelled:
+                raise FetchCancelled("abandoned: the run is stopping", url) from error
             if watch.fired:
                 raise DeadlineExceeded(
                     f"response head not complete after the {policy.deadline:g} s deadline", url
@@ -555,25 +652,50 @@ def _request(
             raise ConnectionFailed(f"connection failed: {_root_message(error)}", url) from error
         finally:
             _WATCH.current = None
-        with response:
-            status = response.status_code
-            outcome.status, outcome.final_url = status, current
-            location = response.headers.get("Location")
-            if status == 304 or status >= 300:
-                _drain_small(response)
-            if status in _REDIRECTS and location:
-                target = urljoin(current, location.strip())
-                redirects += 1
-                outcome.redirects = redirects
-                if target in visited:
-                    raise TooManyRedirects(f"redirect loop: {current} → {target}", url)
-                if redirects > policy.max_redirects:
-                    raise TooManyRedirects(f"more than {policy.max_redirects} redirects (last to {target})", url)
-                visited.add(target)
-                current = target
-                continue
-            body = b"" if status == 304 or status >= 400 else _read_body(response, policy, deadline, clock)
-            return _Response(status, current, response.headers, body, len(body), redirects)
+        # The rest of the exchange (a body drained or read) stays under the watch.
+        token = _WATCHDOG.watch(watch, watch.sock) if watch.sock is not None else None
+        try:
+            hop = _finish_hop(response, current, url, visited, redirects, policy, deadline, clock, outcome, watch)
+        finally:
+            if token is not None:
+                _WATCHDOG.release(token)
+        if isinstance(hop, _Response):
+            return hop
+        current, redirects = hop
+
+
+def _finish_hop(
+    response: requests.Response,
+    current: str,
+    url: str,
+    visited: set[str],
+    redirects: int,
+    policy: FetchPolicy,
+    deadline: float,
+    clock: Callable[[], float],
+    outcome: FetchOutcome,
+    watch: _Watch,
+) -> _Response | tuple[str, int]:
+    """One hop's response: the next (URL, redirect count) to follow, or the final response with its body."""
+    with response:
+        status = response.status_code
+        outcome.status, outcome.final_url = status, current
+        outcome.headers = {name: response.headers[name] for name in HINT_HEADERS if name in response.headers}
+        location = response.headers.get("Location")
+        if status == 304 or status >= 300:
+            _drain_small(response)
+        if status in _REDIRECTS and location:
+            target = urljoin(current, location.strip())
+            redirects += 1
+            outcome.redirects = redirects
+            if target in visited:
+                raise TooManyRedirects(f"redirect loop: {current} → {target}", url)
+            if redirects > policy.max_redirects:
+                raise TooManyRedirects(f"more than {policy.max_redirects} redirects (last to {target})", url)
+            visited.add(target)
+            return target, redirects
+        body = b"" if status >= 300 else _read_body(response, policy, deadline, clock, watch)
+        return _Response(status, current, response.headers, body, len(body), redirects)
 
 
 def _root_message(error: BaseException) -> str:
@@ -650,20 +772,26 @@ def fetch(
     url: str,
     policy: FetchPolicy,
     validators: Optional[Validators] = None,
-    gate: Optional[Callable[[], None]] = None,
-    sleep: Callable[[float], None] = time.sleep,
+    gate: Optional[Callable[[], object]] = None,
+    sleep: Callable[[float], object] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     rng: Optional[random.Random] = None,
+    stop: Optional[StopSignal] = None,
+    slot: Optional[Callable[[], AbstractContextManager[object]]] = None,
 ) -> FetchOutcome:
     """Fetch ``url`` with retries; never raises for anything the server or network does.
 
-    ``gate`` is called before every attempt (per-host politeness). The outcome
+    ``gate`` is called before every attempt (per-host politeness), and each
+    attempt is made inside ``slot()`` (a per-host concurrency limit: held
+    for the request only, never through a back-off between attempts). The outcome
     has the decoded body for a 2xx, ``not_modified`` for a 304, else ``error``.
     When the URL gives a web page that advertises a feed (and
     ``policy.discover``), the feed is fetched in its place, as feed readers
-    do; the hop counts as a redirect and ``final_url`` is the feed's.
+    do; the hop counts as a redirect and ``final_url`` is the feed's. Once
+    ``stop`` is set the fetch ends with ``FetchCancelled`` (the request in
+    flight is cut off; pass ``sleep=stop.wait`` for an interruptible back-off).
     """
-    outcome = _fetch_with_retries(session, url, policy, validators, gate, sleep, clock, rng)
+    outcome = _fetch_with_retries(session, url, policy, validators, gate, sleep, clock, rng, stop, slot)
     if not policy.discover or outcome.error is not None or outcome.body is None:
         return outcome
     if not looks_like_html_page(outcome.body, outcome.content_type):
@@ -672,7 +800,18 @@ def fetch(
     if link is None or link in (url, outcome.final_url):
         return outcome
     same_host = host_of(link) == host_of(url)
-    found = _fetch_with_retries(session, link, policy, validators, gate if same_host else None, sleep, clock, rng)
+    found = _fetch_with_retries(
+        session,
+        link,
+        policy,
+        validators,
+        gate if same_host else None,
+        sleep,
+        clock,
+        rng,
+        stop,
+        slot if same_host else None,
+    )
     found.url = url
     found.redirects += outcome.redirects + 1
     found.attempts += outcome.attempts
@@ -689,23 +828,30 @@ def _fetch_with_retries(
     url: str,
     policy: FetchPolicy,
     validators: Optional[Validators],
-    gate: Optional[Callable[[], None]],
-    sleep: Callable[[float], None],
+    gate: Optional[Callable[[], object]],
+    sleep: Callable[[float], object],
     clock: Callable[[], float],
     rng: Optional[random.Random],
+    stop: Optional[StopSignal] = None,
+    slot: Optional[Callable[[], AbstractContextManager[object]]] = None,
 ) -> FetchOutcome:
     rng = rng or random.Random()
     outcome = FetchOutcome(url)
     started = clock()
     while True:
+        if stop is not None and stop.is_set():
+            outcome.error = FetchCancelled("abandoned: the run is stopping", url)
+            break
         outcome.attempts += 1
-        if gate is not None:
-            gate()
-        if outcome.attempts == 1:
-            started = clock()  # the wait for a turn at the host is politeness, not this feed's time
+        held = slot() if slot is not None else nullcontext()
         retry_after: Optional[float] = None
         try:
-            response = _request(session, url, policy, validators, clock() + policy.deadline, clock, outcome)
+            with held:
+                if gate is not None:
+                    gate()
+                if outcome.attempts == 1:
+                    started = clock()  # the wait for a turn at the host is politeness, not this feed's time
+                response = _request(session, url, policy, validators, clock() + policy.deadline, clock, outcome, stop)
             outcome.content_type = response.headers.get("Content-Type")
             if response.status == 304:
                 outcome.not_modified = True
@@ -736,6 +882,9 @@ def _fetch_with_retries(
             outcome.error = fetch_error
         except Exception as other:  # noqa: BLE001 - an unexpected client failure is still this feed's outcome
             outcome.error = _blocked_cause(other) or ConnectionFailed(f"{type(other).__name__}: {other}", url)
+        if stop is not None and stop.is_set() and not isinstance(outcome.error, FetchCancelled):
+            # Whatever this attempt ended in, it was abandoned: its error is not the feed's.
+            outcome.error = FetchCancelled(f"abandoned: the run is stopping ({outcome.error})", url)
         failure = outcome.error
         if not failure.retryable or outcome.attempts > policy.retries:
             break
@@ -782,12 +931,19 @@ class HostGate:
         self._next = 0.0
 
     def __call__(self) -> None:
+        self.wait_turn()
+
+    def wait_turn(self, stop: Optional[StopSignal] = None) -> bool:
+        """Waits for this caller's turn; False when ``stop`` was set meanwhile (the turn is not to be used)."""
         with self._lock:
             now = self._clock()
             start = max(now, self._next)
             self._next = start + self.delay
         if start > now:
+            if stop is not None:
+                return not stop.wait(start - now)
             self._sleep(start - now)
+        return stop is None or not stop.is_set()
 
 
 T = TypeVar("T")
@@ -927,6 +1083,7 @@ class _FetchShard(SafeDoFn):
         self._bytes = counter("bytes_fetched")
         self._opml = counter("opml_fetched")
         self._documents = counter("documents_read")
+        self._hinted = counter("feeds.refresh_hints")
         self._session: Optional[requests.Session] = None
 
     def setup(self) -> None:
@@ -963,11 +1120,22 @@ class _FetchShard(SafeDoFn):
                 outcome = FetchOutcome(request.url, error=ConnectionFailed(f"fetch crashed: {outcome!r}", request.url))
             yield from self._emit(request, outcome)
 
-    def _emit(self, request: FeedRequest, outcome: FetchOutcome) -> Iterator[Any]:
+    def _emit(
+        self, request: FeedRequest, outcome: FetchOutcome, polled_at: Optional[Timestamp] = None
+    ) -> Iterator[Any]:
+        """The fetch's document (or the feeds of a list), its dead letter if it failed, and its ``FeedFetch``.
+
+        The publisher's refresh hint counts from ``polled_at`` (a stream's
+        poll time, so that a hint equal to the poll interval keeps the feed
+        on every poll), else from now.
+        """
         self._retries.inc(max(0, outcome.attempts - 1))
         self._redirects.inc(outcome.redirects)
         self._bytes.inc(outcome.wire_bytes)
         fetched_at = Timestamp.of(time.time())
+        hint = refresh_hint(outcome.status, outcome.headers, outcome.body)
+        if hint is not None:
+            self._hinted.inc()
         kind = "feed"
         error: Optional[BaseException] = outcome.error
         if error is None and outcome.body is not None and looks_like_opml(outcome.body):
@@ -1008,6 +1176,8 @@ class _FetchShard(SafeDoFn):
                 etag=outcome.etag,
                 last_modified=outcome.last_modified,
                 fetched_at=fetched_at,
+                next_fetch_after=(polled_at or fetched_at) + Duration(seconds=hint.seconds) if hint else None,
+                refresh_hint=hint.source if hint else None,
             ),
         )
 

@@ -21,7 +21,6 @@ from typing import Any, Iterable, Iterator, Optional
 
 import apache_beam as beam
 import numpy as np
-import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.utils.timestamp import Timestamp
@@ -33,6 +32,7 @@ from schemas import (
     FeedHealth,
     FeedOutcome,
     FeedState,
+    read_parquet,
     to_arrow_table,
 )
 from transforms.errors import counter
@@ -75,12 +75,16 @@ def _timestamp(moment: datetime) -> Timestamp:
 
 
 def read_latest_state(directory: str) -> Iterator[tuple[str, FeedState]]:
-    """``(url, FeedState)`` from the newest state file; nothing on a first run."""
+    """``(url, FeedState)`` from the newest state file; nothing on a first run.
+
+    Files of every feed schema version read: columns a file predates (the
+    refresh hint of version 2) come back null.
+    """
     files = state_files(directory)
     if not files:
         return
     with FileSystems.open(files[-1], compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        table = pq.read_table(handle)
+        table = read_parquet(handle)
     for row in table.to_pylist():
         state = FeedState(
             url=row["url"],
@@ -92,6 +96,8 @@ def read_latest_state(directory: str) -> Iterator[tuple[str, FeedState]]:
             last_attempt_at=_timestamp(row["last_attempt_at"]),
             last_success_at=_timestamp(row["last_success_at"]) if row["last_success_at"] is not None else None,
             run_id=row["run_id"],
+            next_fetch_after=_timestamp(row["next_fetch_after"]) if row.get("next_fetch_after") is not None else None,
+            refresh_hint=row.get("refresh_hint"),
         )
         yield state.url, state
 
@@ -160,7 +166,9 @@ def next_state(previous: Optional[FeedState], fetch: FeedFetch, row: FeedHealth,
     Validators are taken from a response whose content was usable (or a 304);
     a feed whose content failed forgets them, so the next run fetches it in
     full and the failure stays visible instead of hiding behind a 304; a
-    transport failure (500, timeout) keeps the previous ones.
+    transport failure (500, timeout) keeps the previous ones. The
+    publisher's refresh hint is this fetch's (a fetch without one clears
+    it): what the feed said last is what holds.
     """
     ok = row.error_class is None
     if ok:
@@ -180,6 +188,8 @@ def next_state(previous: Optional[FeedState], fetch: FeedFetch, row: FeedHealth,
         last_attempt_at=fetch.fetched_at,
         last_success_at=fetch.fetched_at if ok else (previous.last_success_at if previous else None),
         run_id=run_id,
+        next_fetch_after=fetch.next_fetch_after,
+        refresh_hint=fetch.refresh_hint,
     )
 
 
@@ -309,6 +319,6 @@ def read_health(output: str, run_id: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for metadata in sorted(matched, key=lambda m: m.path):
         with FileSystems.open(metadata.path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-            rows.extend(pq.read_table(handle, schema=FEED_HEALTH_SCHEMA).to_pylist())
+            rows.extend(read_parquet(handle, schema=FEED_HEALTH_SCHEMA).to_pylist())
     # The glob also matches runs whose id extends this one ("nightly-2" for "nightly").
     return [row for row in rows if row["run_id"] == run_id]

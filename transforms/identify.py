@@ -5,58 +5,109 @@ and the entry's guid; without either, of the normalised title and text. The
 same story under two URLs is a near-duplicate (a later concern), not the same
 id. De-duplication is one ``CoGroupByKey`` of this run's articles with the
 ids already in the output directory: one row per id, whatever the run.
+
+The rule that makes ids has a number (``ID_RULE``, recorded in every row as
+``id_rule``). When it changes, ``ReadExistingIds`` reads the canonical URL of
+every older row too and yields the id the current rule gives it beside the
+stored one, so a re-run into an output written under an older rule adds no
+second copy of an article.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import re
 import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import apache_beam as beam
+import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from schemas import Article
+from schemas.records import ID_RULE
 from transforms.errors import counter
 
-_TRACKING_PARAMS = frozenset(
-    {
-        "fbclid",
-        "gclid",
-        "dclid",
-        "gbraid",
-        "wbraid",
-        "msclkid",
-        "mc_cid",
-        "mc_eid",
-        "igshid",
-        "yclid",
-        "_ga",
-        "ocid",
-        "cmpid",
-    }
-)
+__all__ = ["ID_RULE"]  # re-exported: the id rule is this module's, the number lives with the records
+
+_LOG = logging.getLogger("newsbeam")
+
+#: Where the tracking parameters live, each with the list it comes from.
+TRACKING_DATA_FILE = Path(__file__).with_name("data") / "tracking_params.json"
+
+
+@dataclass(frozen=True)
+class TrackingRules:
+    """Query parameters that track a click rather than select content (names compared without case).
+
+    ``params`` are dropped on every host, names starting with one of
+    ``prefixes`` too, ``scoped`` parameters only on their hosts (and
+    subdomains). The list is data (``TRACKING_DATA_FILE``), not code.
+    """
+
+    params: frozenset[str]
+    prefixes: tuple[str, ...]
+    scoped: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @classmethod
+    def from_file(cls, path: Path = TRACKING_DATA_FILE) -> TrackingRules:
+        rules = json.loads(path.read_text(encoding="utf-8"))["rules"]
+        return cls(
+            params=frozenset(r["param"].lower() for r in rules if "param" in r and "domains" not in r),
+            prefixes=tuple(r["prefix"].lower() for r in rules if "prefix" in r),
+            scoped=tuple((r["param"].lower(), tuple(d.lower() for d in r["domains"])) for r in rules if "domains" in r),
+        )
+
+    def is_tracking(self, name: str, host: str) -> bool:
+        name = name.lower()
+        if name in self.params or name.startswith(self.prefixes):
+            return True
+        return any(
+            name == param and any(host == d or host.endswith("." + d) for d in domains)
+            for param, domains in self.scoped
+        )
+
+
+#: The rules ``canonical_url`` applies unless given others: immutable, read once from the package data.
+TRACKING_RULES = TrackingRules.from_file()
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+# Unreserved characters (RFC 3986 2.3) whose escapes mean the character itself; "." stays
+# escaped so that decoding never makes a "/../" segment the original did not have.
+_DECODABLE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_~")
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = "=&%+:/?@!$'()*,;-._~"
 
 
-def _is_tracking(name: str) -> bool:
-    name = name.lower()
-    return name.startswith("utm_") or name in _TRACKING_PARAMS
+def _normalise_escapes(text: str) -> str:
+    """RFC 3986 6.2.2: escapes of unreserved characters decoded, the others in upper case."""
+
+    def one(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _DECODABLE else "%" + match.group(1).upper()
+
+    return _ESCAPE.sub(one, text)
 
 
-def canonical_url(url: Optional[str]) -> Optional[str]:
-    """The URL an article is known by: tracking and fragment dropped, case normalised.
+def canonical_url(url: Optional[str], rules: TrackingRules = TRACKING_RULES) -> Optional[str]:
+    """The URL an article is known by: trackers and fragment dropped, parameters sorted, case normalised.
 
     Scheme and host are lower-cased, default ports and the fragment removed,
-    ``utm_*``, ``fbclid``, ``gclid`` and kin dropped from the query, an empty
-    path written as ``/``. Path and remaining query are kept as they are:
-    servers may treat them case-sensitively. Anything that is not an absolute
-    http(s) URL yields None.
+    the tracking parameters of ``rules`` dropped from the query (utm_*,
+    fbclid, at_medium, …; see ``TRACKING_DATA_FILE``), the remaining
+    parameters sorted by name (repeats of one name keep their order, which
+    may matter), escapes normalised (RFC 3986 6.2.2), an empty path written
+    as ``/``. Path and parameter values keep their case: servers may treat
+    them case-sensitively. Anything that is not an absolute http(s) URL
+    yields None.
     """
     if not url:
         return None
@@ -69,16 +120,22 @@ def canonical_url(url: Optional[str]) -> Optional[str]:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         return None
-    host = parts.hostname.lower().rstrip(".")
+    hostname = parts.hostname.lower().rstrip(".")
+    host = hostname
     if port and port != _DEFAULT_PORTS[scheme]:
         host = f"{host}:{port}"
     if parts.username:
         host = f"{parts.username}@{host}"
     # Only characters that must be escaped are escaped; existing escapes
     # (%2F inside a segment means something else than /) are kept.
-    path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~") or "/"
-    query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(unquote(p.split("=", 1)[0])))
-    return urlunsplit((scheme, host, path, quote(query, safe="=&%+:/?@!$'()*,;-._~"), ""))
+    path = _normalise_escapes(quote(parts.path, safe=_PATH_SAFE)) or "/"
+    pairs = [
+        _normalise_escapes(quote(p, safe=_QUERY_SAFE))
+        for p in parts.query.split("&")
+        if p and not rules.is_tracking(unquote(p.split("=", 1)[0]), hostname)
+    ]
+    query = "&".join(sorted(pairs, key=lambda pair: pair.split("=", 1)[0]))  # stable: repeats keep their order
+    return urlunsplit((scheme, host, path, query, ""))
 
 
 def domain_of(url: Optional[str]) -> Optional[str]:
@@ -105,11 +162,17 @@ def _short_hash(kind: str, value: str) -> str:
     return hashlib.blake2b(f"{kind}\x1f{value}".encode(), digest_size=10).hexdigest()
 
 
-def article_id(url: Optional[str], feed: Optional[str], guid: Optional[str], title: Optional[str], text: str) -> str:
-    """The stable id: from the canonical URL, else feed + guid, else title + text."""
+def url_id(url: Optional[str]) -> Optional[str]:
+    """The ``article_id`` of an article known by ``url`` under the current rule; None if it is no usable URL."""
     canonical = canonical_url(url)
-    if canonical:
-        return _short_hash("url", canonical)
+    return _short_hash("url", canonical) if canonical else None
+
+
+def article_id(url: Optional[str], feed: Optional[str], guid: Optional[str], title: Optional[str], text: str) -> str:
+    """The stable id (rule ``ID_RULE``): from the canonical URL, else feed + guid, else title + text."""
+    by_url = url_id(url)
+    if by_url:
+        return by_url
     if guid and feed:
         return _short_hash("guid", f"{feed}\x1f{guid.strip()}")
     return _short_hash("text", f"{_fold(title or '')}\x1f{_fold(text)}")
@@ -137,26 +200,99 @@ def preference(article: Article) -> tuple[Any, ...]:
 # --------------------------------------------------------------------------
 
 
-def _read_ids(readable: fileio.ReadableFile) -> Iterator[str]:
-    with FileSystems.open(readable.metadata.path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        table = pq.read_table(handle, columns=["article_id"])
-    yield from table.column("article_id").to_pylist()
+#: Output tag of ``ReadExistingIds(report_unreadable=True)``: ``(path, "ErrorType: message")``
+#: of every file under the articles directory that could not be read.
+UNREADABLE = "unreadable"
+
+
+class UnreadableFile(ValueError):
+    """A Parquet file under ``articles/`` that is not one newsbeam could have written (no ``article_id``)."""
+
+
+def ids_in_file(parquet: pq.ParquetFile) -> tuple[list[str], list[str]]:
+    """The ids an articles file stands for: its stored ``article_id``s, and for rows made by an
+    older id rule, the ids the current rule gives their canonical ``url`` (where they differ).
+
+    Only the columns needed are read: ``article_id`` and ``id_rule``, then
+    ``url`` only when some row predates ``ID_RULE`` (files of schema 2 and
+    older have no ``id_rule``: rule 1).
+    """
+    schema = parquet.schema_arrow
+    if "article_id" not in schema.names or not pa.types.is_string(schema.field("article_id").type):
+        raise UnreadableFile(f"no string column article_id (columns: {', '.join(schema.names) or 'none'})")
+    columns = ["article_id"] + (["id_rule"] if "id_rule" in schema.names else [])
+    table = parquet.read(columns=columns)
+    stored = table.column("article_id").to_pylist()
+    rules = table.column("id_rule").to_pylist() if "id_rule" in table.column_names else [1] * len(stored)
+    ids = [i for i in stored if i is not None]
+    recomputed: list[str] = []
+    if all(rule == ID_RULE for rule in rules) or "url" not in schema.names:
+        return ids, recomputed
+    urls = parquet.read(columns=["url"]).column("url").to_pylist()
+    for old_id, rule, url in zip(stored, rules, urls, strict=True):
+        if rule != ID_RULE and url:
+            current = url_id(url)
+            if current and current != old_id:
+                recomputed.append(current)
+    return ids, recomputed
+
+
+class _ReadIds(beam.DoFn):
+    """The ids of one articles file; a file that cannot be read is named, counted and left alone.
+
+    A damaged file (0 bytes from a full disk, cut off by a crash, not Parquet,
+    or without an ``article_id`` column) must not stop every later run: it
+    goes to the ``unreadable`` output and a warning names it. Its ids are not
+    known to this run, so an article it holds may be written again; the file
+    itself is never touched.
+    """
+
+    def __init__(self) -> None:
+        self._unreadable = counter("existing_files_unreadable")
+        self._recomputed = counter("existing_ids_recomputed")
+
+    def process(self, readable: fileio.ReadableFile) -> Iterator[Any]:
+        path = readable.metadata.path
+        try:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                ids, recomputed = ids_in_file(pq.ParquetFile(handle))
+        except Exception as error:  # noqa: BLE001 - whatever is wrong with one file, the run goes on without it
+            reason = f"{type(error).__name__}: {error}"
+            _LOG.warning(
+                "cannot read existing articles file %s (%s); left as it is, its ids are unknown to this run",
+                path,
+                reason,
+            )
+            self._unreadable.inc()
+            yield beam.pvalue.TaggedOutput(UNREADABLE, (path, reason))
+            return
+        self._recomputed.inc(len(recomputed))
+        yield from ids
+        yield from recomputed
 
 
 class ReadExistingIds(beam.PTransform):
-    """The ``article_id``s already written under an articles directory (one column, cheap)."""
+    """The ``article_id``s already written under an articles directory, under every id rule they were made by.
 
-    def __init__(self, articles_dir: str):
+    Returns the ids; with ``report_unreadable`` a dict of ``ids`` and
+    ``unreadable`` (``(path, reason)`` per file that could not be read).
+    """
+
+    def __init__(self, articles_dir: str, report_unreadable: bool = False):
         super().__init__()
         self.pattern = articles_dir.rstrip("/") + "/**/*.parquet"
+        self.report_unreadable = report_unreadable
 
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[str]:
-        return (
+    def expand(self, pbegin: beam.pvalue.PBegin) -> Any:
+        read = (
             pbegin
             | "MatchExisting" >> fileio.MatchFiles(self.pattern, empty_match_treatment=fileio.EmptyMatchTreatment.ALLOW)
             | "OpenExisting" >> fileio.ReadMatches()
-            | "ReadIds" >> beam.FlatMap(_read_ids).with_output_types(str)
+            | "ReadIds" >> beam.ParDo(_ReadIds()).with_output_types(str).with_outputs(UNREADABLE, main="ids")
         )
+        if self.report_unreadable:
+            return {"ids": read.ids, UNREADABLE: read[UNREADABLE]}
+        return read.ids
 
 
 #: Output tag of ``Deduplicate(report_sources=True)``: the source of every dropped copy.

@@ -11,6 +11,7 @@ where readers look, and file names carry the run id, so runs never collide.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import posixpath
 from typing import Any, Callable, Iterable, Iterator, Optional
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.utils.timestamp import Timestamp
 
 from schemas import Article, DeadLetter, to_arrow_table
 from transforms.errors import counter
@@ -27,6 +29,12 @@ from transforms.errors import counter
 ARTICLES = "articles"
 DEAD_LETTERS = "dead_letter"
 STAGING = "_staging"
+#: Written into a run's staging folder before its first move: the moves it is about to make.
+JOURNAL = "_publish.json"
+#: Written into a run's staging folder when it starts: who is staging there.
+RUN_MARKER = "_run.json"
+#: Publication dates outside this range are not partition keys (the article is filed under its ingest date).
+PLAUSIBLE_YEARS = (1800, 2200)
 
 
 def join(base: str, *parts: str) -> str:
@@ -34,14 +42,37 @@ def join(base: str, *parts: str) -> str:
     return FileSystems.join(base.rstrip("/"), *parts) if parts else base
 
 
+def date_key(moment: Timestamp) -> str:
+    """A partition value that every reader types as a date: always ``YYYY-MM-DD``, four-digit year."""
+    return moment.to_utc_datetime().date().isoformat()
+
+
+def plausible(moment: Optional[Timestamp]) -> bool:
+    """Whether a publication time may name a partition: years 1800 to 2199.
+
+    A date in year 1 or 9999 is a feed's error, not a day of news: as a
+    partition it would make readers type the column as text (``1-01-01``) or
+    scatter folders over millennia. The article keeps its ``published_at``.
+    """
+    if moment is None:
+        return False
+    try:
+        year = moment.to_utc_datetime().year
+    except (OverflowError, ValueError):
+        return False
+    return PLAUSIBLE_YEARS[0] <= year < PLAUSIBLE_YEARS[1]
+
+
 def article_partition(article: Article) -> str:
-    """``published_date=YYYY-MM-DD`` of the article, the ingest date when it has none."""
-    moment = article.published_at or article.ingested_at
-    return "published_date=" + moment.to_utc_datetime().strftime("%Y-%m-%d")
+    """``published_date=YYYY-MM-DD`` of the article; its ingest date when it has no plausible one."""
+    published = article.published_at
+    return "published_date=" + date_key(
+        published if published is not None and plausible(published) else article.ingested_at
+    )
 
 
 def dead_letter_partition(record: DeadLetter) -> str:
-    return "ingest_date=" + record.time.to_utc_datetime().strftime("%Y-%m-%d")
+    return "ingest_date=" + date_key(record.time)
 
 
 def _makedirs(path: str) -> None:
@@ -72,11 +103,11 @@ class _WritePartition(beam.DoFn):
         self._rows = counter(count_name)
         self._files = counter(f"files.{table}")
 
-    def process(self, element: tuple[str, Iterable[Any]]) -> Iterator[tuple[str, str]]:
-        partition, records = element
-        # A short hash of the partition keeps file names unique when two
-        # workers write shards of different partitions.
-        tag = hashlib.blake2b(partition.encode(), digest_size=4).hexdigest()
+    def process(self, element: tuple[tuple[str, int], Iterable[Any]]) -> Iterator[tuple[str, str]]:
+        (partition, shard), records = element
+        # A short hash of the partition and shard keeps file names unique when
+        # workers write shards of one partition, or different partitions.
+        tag = hashlib.blake2b(f"{partition}\x1f{shard}".encode(), digest_size=4).hexdigest()
         batch: list[Any] = []
         index = 0
         for record in records:
@@ -96,6 +127,27 @@ class _WritePartition(beam.DoFn):
         return staged, join(self.final, partition, name)
 
 
+#: Most records grouped together for one write. A runner hands a group's
+#: records over at once (Beam's local runner decodes the whole group), so a
+#: day of a million articles as one group took 3 GB; shards of this size keep
+#: a worker's memory bounded whatever the day's volume.
+SHARD_ROWS = 25_000
+
+
+class _AssignShard(beam.DoFn):
+    """(partition, record) → ((partition, shard), record), about ``shard_rows`` records a shard."""
+
+    def __init__(self, shard_rows: int):
+        self.shard_rows = shard_rows
+        self._next = 0
+
+    def process(self, element: tuple[str, Any], sizes: dict[str, int]) -> Iterator[tuple[tuple[str, int], Any]]:
+        partition, record = element
+        shards = max(1, -(-sizes.get(partition, 1) // self.shard_rows))
+        self._next += 1  # round robin: even shards, whatever the records
+        yield (partition, self._next % shards), record
+
+
 class WritePartitionedParquet(beam.PTransform):
     """Records to staged Parquet files, one folder per partition; outputs (staged, final) paths."""
 
@@ -108,6 +160,7 @@ class WritePartitionedParquet(beam.PTransform):
         run_id: str,
         rows_per_file: int,
         count_name: str,
+        shard_rows: int = SHARD_ROWS,
     ):
         super().__init__()
         self.table = table
@@ -117,14 +170,17 @@ class WritePartitionedParquet(beam.PTransform):
         self.run_id = run_id
         self.rows_per_file = rows_per_file
         self.count_name = count_name
+        self.shard_rows = shard_rows
 
     def expand(self, records: beam.PCollection[Any]) -> beam.PCollection[tuple[str, str]]:
         staging = join(self.output, STAGING, self.run_id)
         final = join(self.output, self.table)
         partition = self.partition
+        keyed = records | "KeyByPartition" >> beam.Map(lambda r: (partition(r), r))
+        sizes = keyed | "CountPerPartition" >> beam.combiners.Count.PerKey()
         return (
-            records
-            | "KeyByPartition" >> beam.Map(lambda r: (partition(r), r))
+            keyed
+            | "ShardPartitions" >> beam.ParDo(_AssignShard(self.shard_rows), beam.pvalue.AsDict(sizes))
             | "GroupByPartition" >> beam.GroupByKey()
             | "WriteFiles"
             >> beam.ParDo(
@@ -135,18 +191,39 @@ class WritePartitionedParquet(beam.PTransform):
         )
 
 
+def _write_json(path: str, value: Any) -> None:
+    with FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        handle.write(json.dumps(value).encode())
+
+
+def _remove_staging(staging_root: str) -> None:
+    if FileSystems.exists(staging_root):
+        FileSystems.delete([staging_root])
+    if "://" not in staging_root:
+        try:
+            os.rmdir(os.path.dirname(staging_root.rstrip("/")))  # only when no other run is staging
+        except OSError:
+            pass
+
+
 def publish(_: Any, moves: list[tuple[str, str]], staging_root: Optional[str]) -> int:
     """Moves staged files to their final paths, all or none, then removes this run's staging folder.
 
     Every target folder is created (or found to be a folder) before the first
-    move; if a move still fails, the files already moved are moved back, so
-    readers never see part of a run.
+    move; if a move fails, the files already moved are moved back. The moves
+    are journalled in the staging folder first: if the process dies between
+    two moves (kill -9, power), the next run into this output finds the
+    journal and completes them (``recover_staging``), so a run is never left
+    half visible for longer than until the next run starts.
     """
     moves = sorted(moves, key=lambda m: m[1])
     for parent in sorted({final.rsplit("/", 1)[0] for _, final in moves}):
         _makedirs(parent)
         if "://" not in parent and not os.path.isdir(parent):
             raise NotADirectoryError(f"cannot publish into {parent}: it exists and is not a directory")
+    journal = join(staging_root, JOURNAL) if staging_root else None
+    if journal and moves:
+        _write_json(journal, {"moves": [list(move) for move in moves]})
     done: list[tuple[str, str]] = []
     try:
         for staged, final in moves:
@@ -155,15 +232,99 @@ def publish(_: Any, moves: list[tuple[str, str]], staging_root: Optional[str]) -
     except Exception:
         for staged, final in reversed(done):
             FileSystems.rename([final], [staged])
+        if journal:
+            FileSystems.delete([journal])
         raise
-    if staging_root and FileSystems.exists(staging_root):
-        FileSystems.delete([staging_root])
-        if "://" not in staging_root:
-            try:
-                os.rmdir(os.path.dirname(staging_root.rstrip("/")))  # only when no other run is staging
-            except OSError:
-                pass
+    if staging_root:
+        _remove_staging(staging_root)
     return len(moves)
+
+
+def write_run_marker(output: str, run_id: str, record: dict[str, Any]) -> None:
+    """Says who stages under ``_staging/<run_id>/``, so the next run can tell a live run from a dead one."""
+    root = join(output, STAGING, run_id)
+    _makedirs(root)
+    _write_json(join(root, RUN_MARKER), record)
+
+
+def _read_json(path: str) -> Optional[dict[str, Any]]:
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            value = json.loads(handle.read().decode("utf-8"))
+        return value if isinstance(value, dict) else None
+    except Exception:  # noqa: BLE001 - absent or half-written
+        return None
+
+
+def staged_runs(output: str) -> list[str]:
+    """Run ids with a folder under ``_staging/``."""
+    root = join(output, STAGING)
+    if "://" not in root:
+        try:
+            return sorted(name for name in os.listdir(root) if os.path.isdir(os.path.join(root, name)))
+        except OSError:
+            return []
+    try:
+        found = FileSystems.match([join(root, "*", "**")])[0].metadata_list
+    except Exception:  # noqa: BLE001
+        return []
+    prefix = root.rstrip("/") + "/"
+    return sorted({m.path[len(prefix) :].split("/", 1)[0] for m in found if m.path.startswith(prefix)})
+
+
+def recover_staging(output: str, run_id: str) -> dict[str, Any]:
+    """Completes or removes what a dead run left under ``_staging/<run_id>/``; what was done, for the report.
+
+    With a publish journal the run had written everything and died while
+    moving files into place: the remaining moves are made (its data becomes
+    whole, not withdrawn: every file was complete) and a summary saying so is
+    written under ``runs/``. Without one the run died before publishing
+    (kill -9, Ctrl-C, a full disk): nothing of it was visible, and its staged
+    files are deleted.
+    """
+    root = join(output, STAGING, run_id)
+    journal = _read_json(join(root, JOURNAL))
+    if journal is None:
+        files = _count_files(root)
+        _remove_staging(root)
+        return {"run_id": run_id, "action": "removed_unpublished", "files": files}
+    completed = 0
+    for staged, final in journal.get("moves", []):
+        if FileSystems.exists(staged):
+            if FileSystems.exists(final):
+                FileSystems.delete([final])
+            _makedirs(final.rsplit("/", 1)[0])
+            FileSystems.rename([staged], [final])
+            completed += 1
+    summary = join(output, "runs", f"{run_id}.json")
+    if not FileSystems.exists(summary):
+        _makedirs(join(output, "runs"))
+        _write_json(
+            summary,
+            {
+                "run_id": run_id,
+                "state": "RECOVERED",
+                "note": "this run died while publishing; a later run completed its moves (no counts were kept)",
+                "files": len(journal.get("moves", [])),
+                "completed_moves": completed,
+            },
+        )
+    _remove_staging(root)
+    return {
+        "run_id": run_id,
+        "action": "completed_publishing",
+        "files": len(journal.get("moves", [])),
+        "completed_moves": completed,
+    }
+
+
+def _count_files(root: str) -> int:
+    if "://" not in root:
+        return sum(len(files) for _, _, files in os.walk(root))
+    try:
+        return len(FileSystems.match([join(root, "**")])[0].metadata_list)
+    except Exception:  # noqa: BLE001
+        return 0
 
 
 class Publish(beam.PTransform):

@@ -13,6 +13,7 @@ import html
 import re
 import unicodedata
 from collections import Counter
+from html.parser import HTMLParser as HTMLTokenizer
 from typing import Iterable, NamedTuple, Optional
 
 import ftfy
@@ -20,7 +21,7 @@ import ftfy.bad_codecs  # noqa: F401  (registers the sloppy-windows-* codecs)
 import lxml.etree
 import lxml.html
 from ftfy import chardata
-from ftfy.badness import is_bad
+from ftfy.badness import BADNESS_RE
 
 # --------------------------------------------------------------------------
 # Decoding
@@ -64,6 +65,36 @@ def normalise_codec(name: Optional[str]) -> Optional[str]:
         return None
 
 
+# XML 1.0 appendix F.1: a document without a byte order mark must begin with
+# "<" (its declaration or its root), and the zero bytes around that "<" give
+# the width and byte order of its encoding.
+_WIDE_CODECS = ("utf-32-be", "utf-32-le", "utf-16-be", "utf-16-le")
+_XML_START_RE = re.compile(r"\s{0,16}<[?!A-Za-z_]")
+
+
+def xml_wide_codec(data: bytes) -> Optional[str]:
+    """UTF-16 or UTF-32 (and its byte order) of markup that starts without a BOM, else None.
+
+    The first characters of an XML (or HTML) document are ASCII: whitespace,
+    then ``<?xml``, ``<!``, or the root's name. In UTF-16/32 those are ASCII
+    bytes padded with zeros, so the head decodes to a "<" and a name in
+    exactly one of the four codecs; UTF-8 or 8-bit text never has those
+    zeros, and binary data that has them does not spell markup.
+    """
+    if len(data) < 4 or b"\x00" not in data[:4]:
+        return None
+    for codec in _WIDE_CODECS:
+        width = 4 if codec.startswith("utf-32") else 2
+        head = data[: 24 * width]
+        try:
+            text = head[: len(head) - len(head) % width].decode(codec)
+        except UnicodeDecodeError:
+            continue
+        if _XML_START_RE.match(text):
+            return codec
+    return None
+
+
 def sniff_declared_charset(data: bytes) -> Optional[str]:
     """The charset an XML declaration or HTML ``<meta>`` in the first 2 KB names."""
     head = data[:2048]
@@ -95,6 +126,18 @@ def decode_bytes(data: bytes, declared: Optional[str] = None) -> Decoded:
             except UnicodeDecodeError:
                 data = data[len(bom) :]  # a lying BOM: decide from the bytes themselves
                 break
+    else:
+        wide = xml_wide_codec(data)
+        if wide is not None:
+            try:
+                text = data.decode(wide)
+            except UnicodeDecodeError:
+                # Cut off mid-character or with a lone surrogate: still this
+                # codec (the "<" proved it); what cannot be read is marked.
+                return Decoded(data.decode(wide, "replace"), wide, "xml-autodetect-lossy", declared)
+            return Decoded(
+                text, wide, "xml-autodetect", declared or sniff_declared_charset(text[:2048].encode("utf-8"))
+            )
 
     transport = declared is not None
     declared = declared or sniff_declared_charset(data)
@@ -151,6 +194,83 @@ def decode_bytes(data: bytes, declared: Optional[str] = None) -> Decoded:
 
 
 # --------------------------------------------------------------------------
+# Storable text
+# --------------------------------------------------------------------------
+
+#: Repair kinds (listed in the ``encoding`` column, counted as ``repairs.<kind>``)
+#: for characters that could not be kept as they came.
+LONE_SURROGATE = "invalid_unicode:surrogate"
+INVALID_CHAR_REF = "invalid_unicode:char_ref"
+CONTROL_CHARS = "control_chars"
+HTML_FLATTENED = "html:flattened"
+
+_CHAR_REF_RE = re.compile(r"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));?")
+
+
+def storable(text: str) -> tuple[str, int]:
+    """``text`` with every lone UTF-16 surrogate replaced by U+FFFD, and how many were.
+
+    A Python string can hold a surrogate code point on its own (JSON's
+    ``"\\ud800"`` escape decodes to one); UTF-8, and so Parquet, cannot, and
+    one such character would fail the writer for the whole run. Two escapes
+    that form a pair are joined into their character.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        fixed = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return fixed, fixed.count("\ufffd") - text.count("\ufffd")
+    return text, 0
+
+
+def unstorable_code_point(value: int) -> bool:
+    """NUL, a surrogate, or past U+10FFFF: what a character reference may name but text cannot hold."""
+    return value == 0 or 0xD800 <= value <= 0xDFFF or value > 0x10FFFF
+
+
+def char_ref_value(match: re.Match[str]) -> int:
+    """The code point a numeric reference matched as ``&#x(hex)`` (group 1) or ``&#(decimal)`` (group 2) names."""
+    hexadecimal, decimal = match.group(1), match.group(2)
+    digits = (hexadecimal or decimal).lstrip("0") or "0"
+    if len(digits) > 8:
+        return 0x110000  # far past the last code point; int() of a huge run of digits is slow
+    return int(digits, 16 if hexadecimal else 10)
+
+
+def invalid_char_refs(markup: str) -> int:
+    """How many numeric character references in ``markup`` name an unstorable code point.
+
+    HTML parsers (lxml, ``html.unescape``) turn ``&#xD800;`` or ``&#0;`` into
+    U+FFFD; this counts them, so the repair is on record.
+    """
+    if "&#" not in markup:
+        return 0
+    return sum(1 for match in _CHAR_REF_RE.finditer(markup) if unstorable_code_point(char_ref_value(match)))
+
+
+def prepare_markup(markup: str) -> tuple[str, Counter[str]]:
+    """Markup made safe for lxml, and what that took.
+
+    Lone surrogates become U+FFFD (they cannot be encoded for the parser),
+    NUL characters are removed (lxml would turn each into U+FFFD), and
+    references to unstorable code points are counted (the parser replaces
+    them).
+    """
+    repairs: Counter[str] = Counter()
+    markup, lone = storable(markup)
+    if lone:
+        repairs[LONE_SURROGATE] += lone
+    bad = invalid_char_refs(markup)
+    if bad:
+        repairs[INVALID_CHAR_REF] += bad
+    nuls = markup.count("\x00")
+    if nuls:
+        markup = markup.replace("\x00", "")
+        repairs[CONTROL_CHARS] += nuls
+    return markup, repairs
+
+
+# --------------------------------------------------------------------------
 # HTML to text
 # --------------------------------------------------------------------------
 
@@ -170,45 +290,135 @@ def looks_like_html(text: str) -> bool:
     return bool(_TAG_RE.search(text))
 
 
-def _walk(element: lxml.html.HtmlElement, out: list[str]) -> None:
-    tag = element.tag if isinstance(element.tag, str) else ""
-    tag = tag.lower()
-    if tag in _SKIP_TAGS or not isinstance(element.tag, str):
-        if element.tail:
-            out.append(element.tail)
-        return
-    block = tag in _BLOCK_TAGS
-    if block:
-        out.append("\n\n")
-    elif tag == "br":
-        out.append("\n")
-    if element.text:
-        out.append(element.text)
-    for child in element:
-        _walk(child, out)
-    if block:
-        out.append("\n\n")
-    if element.tail:
-        out.append(element.tail)
+_FULL_DOCUMENT_RE = re.compile(
+    r"\A(?:\s|\ufeff|<\?[^>]*>|<!--.*?-->)*<(?:!doctype|html[\s>]|head[\s>]|body[\s>])", re.I | re.S
+)
 
 
-def html_to_text(markup: str) -> str:
-    """Visible text of an HTML fragment or page, one blank line between blocks.
+def parse_markup(markup: str, fragment: bool = True) -> tuple[Optional[lxml.html.HtmlElement], bool]:
+    """The lxml tree of a page or fragment, and whether the parser read all of it.
+
+    The markup is handed to lxml as UTF-8 bytes with the encoding stated: we
+    have decoded the document ourselves, so an XML declaration or ``<meta
+    charset>`` inside it must not be obeyed again (and lxml refuses a ``str``
+    that carries one). ``huge_tree`` lifts libxml2's nesting limit from 256 to
+    2048 levels and its size limit on one text node; past those the parser
+    stops with a fatal error and drops the rest of the document silently,
+    which the second value reports so the caller can read the text another
+    way. With ``fragment``, markup that is not a whole page is parsed inside
+    ``<html><body>``, as ``lxml.html.fragment_fromstring`` does. Returns None
+    for markup with no elements (only a comment).
+    """
+    if fragment and not _FULL_DOCUMENT_RE.match(markup):
+        markup = f"<html><body>{markup}</body></html>"
+    parser = lxml.html.HTMLParser(encoding="utf-8", huge_tree=True)
+    try:
+        root = lxml.html.document_fromstring(markup.encode("utf-8", "surrogatepass"), parser=parser)
+    except lxml.etree.ParserError:
+        return None, True  # "Document is empty": comments or processing instructions only
+    complete = not any(error.level == lxml.etree.ErrorLevels.FATAL for error in parser.error_log)
+    return root, complete
+
+
+def _walk(root: lxml.html.HtmlElement, out: list[str]) -> None:
+    """Visible text of ``root`` in document order, without recursion (trees nest 2,048 deep)."""
+    stack: list[tuple[lxml.html.HtmlElement, bool]] = [(root, False)]
+    while stack:
+        element, closing = stack.pop()
+        tag = element.tag.lower() if isinstance(element.tag, str) else ""
+        block = tag in _BLOCK_TAGS
+        if closing:
+            if block:
+                out.append("\n\n")
+            if element.tail:
+                out.append(element.tail)
+            continue
+        if not tag or tag in _SKIP_TAGS:
+            if element.tail:
+                out.append(element.tail)
+            continue
+        if block:
+            out.append("\n\n")
+        elif tag == "br":
+            out.append("\n")
+        if element.text:
+            out.append(element.text)
+        stack.append((element, True))
+        stack.extend((child, False) for child in reversed(element))
+
+
+class _FlatText(HTMLTokenizer):
+    """Text of markup read as a flat run of tags, for what lxml could not build a tree of.
+
+    Without a tree there is no nesting limit; only what is never visible
+    (script, style, template) is left out, and block tags still separate
+    paragraphs. Navigation and other chrome are kept: here, losing no text
+    matters more than dropping noise.
+    """
+
+    _RAW = frozenset({"script", "style", "template", "noscript"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, Optional[str]]]) -> None:
+        if tag in self._RAW:
+            self._hidden += 1
+        elif tag in _BLOCK_TAGS:
+            self.out.append("\n\n")
+        elif tag == "br":
+            self.out.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._RAW:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in _BLOCK_TAGS:
+            self.out.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.out.append(data)
+
+
+def flat_text(markup: str) -> str:
+    """Visible text of ``markup`` read tag by tag, without building a tree (see ``_FlatText``)."""
+    reader = _FlatText()
+    reader.feed(markup)
+    reader.close()
+    return "".join(reader.out)
+
+
+def html_text(markup: str) -> tuple[str, Counter[str]]:
+    """Visible text of an HTML fragment or page, one blank line between blocks, and the repairs it took.
 
     Scripts, styles, navigation and media are dropped; ``<br>`` is a line
     break; block elements are paragraphs. Entities are decoded by the parser.
+    Nothing is dropped silently: unstorable characters are replaced and
+    counted (``prepare_markup``), control characters other than NUL are left
+    for ftfy to remove and count, and markup nested deeper than lxml builds
+    is read flat and counted (``html:flattened``).
     """
     if not markup.strip():
-        return ""
-    markup = markup.replace("\x00", "")  # lxml would turn NUL into U+FFFD
-    try:
-        root = lxml.html.fragment_fromstring(markup, create_parent="div")
-    except (lxml.etree.ParserError, ValueError):
-        # Markup that is only a comment or processing instruction.
-        return ""
+        return "", Counter()
+    markup, repairs = prepare_markup(markup)
+    root, complete = parse_markup(markup)
+    if not complete:
+        repairs[HTML_FLATTENED] += 1
+        return flat_text(markup), repairs
+    if root is None:
+        return "", repairs
+    body = root.find("body")
     out: list[str] = []
-    _walk(root, out)
-    return "".join(out)
+    if body is not None:
+        _walk(body, out)
+    return "".join(out), repairs
+
+
+def html_to_text(markup: str) -> str:
+    """``html_text`` without its repairs, for callers that do not record them (benchmarks, tests)."""
+    return html_text(markup)[0]
 
 
 # --------------------------------------------------------------------------
@@ -234,6 +444,9 @@ def _guard_pattern(uncurl_quotes: bool) -> re.Pattern[str]:
 
 
 _GUARDS = {False: _guard_pattern(False), True: _guard_pattern(True)}
+# ftfy fixes text line by line, so its badness regex's "^" matches at the start
+# of every line; searched over the whole text it must match there too.
+_BAD_PER_LINE = re.compile(BADNESS_RE.pattern, BADNESS_RE.flags | re.MULTILINE)
 
 
 def needs_ftfy(text: str, uncurl_quotes: bool = False) -> bool:
@@ -247,7 +460,7 @@ def needs_ftfy(text: str, uncurl_quotes: bool = False) -> bool:
     """
     if _GUARDS[uncurl_quotes].search(text):
         return True
-    if not text.isascii() and is_bad(text):
+    if not text.isascii() and _BAD_PER_LINE.search(text):
         return True
     return not unicodedata.is_normalized("NFC", text)
 
@@ -451,6 +664,16 @@ _INVISIBLE = dict.fromkeys(
 )
 
 
+_NUMERIC_ENTITY_RE = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,6})|([0-9]{1,7}));")
+
+
+def unescaped_invalid(text: str) -> int:
+    """How many of the references ``normalise_text`` decodes become U+FFFD (``&#xD800;`` in plain text)."""
+    if "&#" not in text:
+        return 0
+    return sum(1 for match in _NUMERIC_ENTITY_RE.finditer(text) if unstorable_code_point(char_ref_value(match)))
+
+
 def normalise_text(text: str, unescape: bool = True) -> str:
     """NFC, entities decoded, controls dropped, spaces collapsed, paragraphs kept.
 
@@ -463,6 +686,9 @@ def normalise_text(text: str, unescape: bool = True) -> str:
         # Only complete references: "&region=" in a URL is not "®ion=".
         text = _ENTITY_RE.sub(lambda m: html.unescape(m.group(0)), text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n\n")
+    # A form feed or vertical tab separates lines (a page break in a wire
+    # story): dropped with the other controls, it would join two words.
+    text = text.replace("\x0c", "\n").replace("\x0b", "\n")
     text = unicodedata.normalize("NFC", text.translate(_INVISIBLE))
     lines = [_HSPACE_RE.sub(" ", line).strip() for line in text.split("\n")]
     if any(not line for line in _inner(lines)):
