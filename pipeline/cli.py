@@ -255,6 +255,42 @@ def report_dry_run(pipeline: beam.Pipeline, run_id: str, output: str, runner_nam
     return EXIT_OK
 
 
+def claim_for_run(options: PipelineOptions, nb: NewsbeamOptions, run_id: str, err: TextIO) -> OutputClaim | int:
+    """The output claimed for this run (nothing for a dry run), or the exit status saying why it cannot be."""
+    if is_dry_run(options):
+        return OutputClaim(None, [])
+    try:
+        claim = claim_output(
+            nb.output, run_id, wait=nb.wait_for_lock, detach=detached(options), command=" ".join(sys.argv)
+        )
+    except ClaimRefused as refused:
+        err.write(f"newsbeam: error: {refused}\n")
+        return EXIT_LOCKED if refused.reason == "locked" else EXIT_USAGE
+    except Exception as error:  # noqa: BLE001 - an output that cannot be written to: reported, nothing ran
+        err.write(f"newsbeam: pipeline failed: cannot use the output: {type(error).__name__}: {error}\n")
+        return EXIT_FAILED
+    for note in claim.notes:
+        err.write(f"[newsbeam] recovered: {note}\n")
+    return claim
+
+
+def launch(
+    pipeline: beam.Pipeline, options: PipelineOptions, run_id: str, output: str, runner_name: str, out: TextIO
+) -> tuple[Any, Any] | int:
+    """Runs the pipeline: (result, final state), or the exit status of a run only submitted or only built.
+
+    A detached run (``--detach``, template staging) returns once submitted; a
+    dry run once the runner has built and checked the job, with no summary.
+    """
+    result = pipeline.run()
+    if detached(options):
+        return report_submitted(result, run_id, output, out)
+    state = result.wait_until_finish()
+    if is_dry_run(options):
+        return report_dry_run(pipeline, run_id, output, runner_name, out)
+    return result, state
+
+
 def run_ingest(
     inputs: Sequence[str], beam_args: Sequence[str], out: Optional[TextIO] = None, err: Optional[TextIO] = None
 ) -> int:
@@ -301,34 +337,20 @@ def run_ingest(
     err.write(f"[newsbeam] run {run_id}: {len(all_inputs)} input(s) → {nb.output} on {runner_name}\n")
     pipeline = beam.Pipeline(runner=make_runner(runner_name), options=options)
     build_ingest(pipeline, config)
-    dry_run = is_dry_run(options)
-    try:
-        claim = (
-            claim_output(nb.output, run_id, wait=nb.wait_for_lock, detach=detached(options), command=" ".join(sys.argv))
-            if not dry_run
-            else OutputClaim(None, [])
-        )
-    except ClaimRefused as refused:
-        err.write(f"newsbeam: error: {refused}\n")
-        return EXIT_LOCKED if refused.reason == "locked" else EXIT_USAGE
-    except Exception as error:  # noqa: BLE001 - an output that cannot be written to: reported, nothing ran
-        err.write(f"newsbeam: pipeline failed: cannot use the output: {type(error).__name__}: {error}\n")
-        return EXIT_FAILED
+    claim = claim_for_run(options, nb, run_id, err)
+    if isinstance(claim, int):
+        return claim
     with claim:
-        for note in claim.notes:
-            err.write(f"[newsbeam] recovered: {note}\n")
         clock = time.monotonic()
         try:
             with Interruptible(err, claim.release), _Heartbeat(nb.progress_seconds, err):
-                result = pipeline.run()
-                if detached(options):
-                    return report_submitted(result, run_id, nb.output, out)
-                state = result.wait_until_finish()
-                if dry_run:  # built and checked by the runner, nothing ran: no summary
-                    return report_dry_run(pipeline, run_id, nb.output, runner_name, out)
+                launched = launch(pipeline, options, run_id, nb.output, runner_name, out)
         except Exception as error:  # noqa: BLE001 - reported, then a non-zero exit
             err.write(f"newsbeam: pipeline failed: {type(error).__name__}: {error}\n")
             return EXIT_FAILED
+        if isinstance(launched, int):
+            return launched
+        result, state = launched
         elapsed = time.monotonic() - clock
         summary = build_summary(
             counters(result),
@@ -424,24 +446,12 @@ def run_stream(
     )
     pipeline = beam.Pipeline(runner=make_runner(runner_name, streaming=True), options=options)
     build_stream(pipeline, config)
-    dry_run = is_dry_run(options)
-    try:
-        claim = (
-            claim_output(nb.output, run_id, wait=nb.wait_for_lock, detach=detached(options), command=" ".join(sys.argv))
-            if not dry_run
-            else OutputClaim(None, [])
-        )
-    except Exception as error:  # noqa: BLE001 - refused, or an output that cannot be written to: nothing ran
+    claim = claim_for_run(options, nb, run_id, err)
+    if isinstance(claim, int):
         if ticks is not None:
             ticks.close()
-        if isinstance(error, ClaimRefused):
-            err.write(f"newsbeam: error: {error}\n")
-            return EXIT_LOCKED if error.reason == "locked" else EXIT_USAGE
-        err.write(f"newsbeam: pipeline failed: cannot use the output: {type(error).__name__}: {error}\n")
-        return EXIT_FAILED
+        return claim
     with claim:
-        for note in claim.notes:
-            err.write(f"[newsbeam] recovered: {note}\n")
         clock = time.monotonic()
         previous = signal.getsignal(signal.SIGINT)
         interrupted = False
@@ -460,12 +470,7 @@ def run_stream(
         if in_main_thread and ticks is not None:
             signal.signal(signal.SIGINT, on_interrupt)
         try:
-            result = pipeline.run()
-            if detached(options):
-                return report_submitted(result, run_id, nb.output, out)
-            state = result.wait_until_finish()
-            if dry_run:  # built and checked by the runner, nothing ran: no summary
-                return report_dry_run(pipeline, run_id, nb.output, runner_name, out)
+            launched = launch(pipeline, options, run_id, nb.output, runner_name, out)
         except Exception as error:  # noqa: BLE001 - reported, then a non-zero exit
             err.write(f"newsbeam: pipeline failed: {type(error).__name__}: {error}\n")
             return EXIT_FAILED
@@ -474,6 +479,9 @@ def run_stream(
                 signal.signal(signal.SIGINT, previous)
             if ticks is not None:
                 ticks.close()
+        if isinstance(launched, int):
+            return launched
+        result, state = launched
         remove_staging(nb.output, run_id, err)
         summary = build_summary(
             counters(result),
