@@ -29,9 +29,11 @@ in one JSON array (about 20 bytes a record), or one per line with
 
 Measured on the 2-core machine (1M records, 20 MB, shared with other work):
 before, ingest 3,061 MB max RSS (7 min 14 s), parse alone 970 MB (35 s);
-after, parse alone 205 MB (12 s), ingest 2,936 MB: what remains is Beam's
-in-process runner materialising the sink's one partition group (all 1M rows
-of one day are one ``GroupByPartition`` element), not the parse step.
+after, parse alone 205 MB (12 s), ingest 2,936 MB; with the sink's groups
+also bounded (25,000 records a group instead of one group per day), ingest
+2,935 MB (560 s): unchanged, so the remaining peak of a whole 1M-record run
+on the in-process runner is neither the parse step nor the sink's grouping
+(not found yet; the parse step itself is bounded).
 Decoding alone (after imports): ``json.loads`` 0.6-0.9 s, 304 MB peak;
 ``JsonCursor`` 2.4-2.6 s, 20 MB over its 184 MB baseline (Beam imported);
 ijson 3.6.0 (yajl2_c) 0.7-1.0 s, 34 MB. Both incremental readers hold one
