@@ -25,6 +25,7 @@ import duckdb
 import pytest
 from feedserver import FeedServer, Response, rss
 from support import ROOT, SEEDS, run_summary
+from test_flex_template import NetworkGuard
 
 from pipeline.cli import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, run_ingest
 from pipeline.output import LOCK, OutputLock, process_start
@@ -271,23 +272,26 @@ def test_staging_of_a_live_run_is_left_alone(tmp_path: Path) -> None:
 
 
 def test_a_dataflow_dry_run_builds_the_job_and_exits_0(tmp_path: Path) -> None:
-    code, out, err = ingest(
-        [str(ARTICLES), "https://example.org/feed.xml"],
-        Path("gs://my-bucket/out"),
-        "--runner",
-        "DataflowRunner",
-        "--project",
-        "my-project",
-        "--region",
-        "us-central1",
-        "--temp_location",
-        "gs://my-bucket/tmp",
-        "--requirements_cache=skip",
-        "--dry_run=True",
-    )
+    guard = NetworkGuard()
+    with guard.active():
+        code, out, err = ingest(
+            [str(ARTICLES), "https://example.org/feed.xml"],
+            Path("gs://my-bucket/out"),
+            "--runner",
+            "DataflowRunner",
+            "--project",
+            "my-project",
+            "--region",
+            "us-central1",
+            "--temp_location",
+            "gs://my-bucket/tmp",
+            "--requirements_cache=skip",
+            "--dry_run=True",
+        )
     assert code == EXIT_OK, err
     assert "dry run" in out and "not submitted" in out
     assert "Traceback" not in err
+    assert guard.attempts == []  # built offline: no lookup, no connection beyond loopback
 
 
 def test_a_summary_without_metrics_says_the_counts_are_unknown(tmp_path: Path) -> None:
