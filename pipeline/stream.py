@@ -33,38 +33,50 @@ from apache_beam.testing.test_stream_service import TestStreamServiceController
 from apache_beam.transforms.periodicsequence import PeriodicImpulse
 from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
 
-from pipeline.build import add_entities
+from pipeline.settings import StreamConfig
+from pipeline.steps import AFTER_DEDUP, Step, add_steps
 from schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FEED_HEALTH_SCHEMA, DeadLetter, FeedFetch, FeedRequest
 from transforms.enrich import Enrich
-from transforms.entities import DEFAULT_MODEL
-from transforms.errors import DEAD_LETTER
-from transforms.fetch import FETCHES, LISTED, FetchPolicy
-from transforms.health import FEED_HEALTH, FEED_STATE, ReadFeedState, health_partition
-from transforms.identify import ReadExistingIds
-from transforms.parse import DEFAULT_MAX_ENTRIES, OUTCOMES, ParseDocuments
-from transforms.sinks import ARTICLES, DEAD_LETTERS, article_partition, dead_letter_partition, join
-from transforms.sources import URLS, _ReadFile, is_url, looks_like_opml, opml_feeds, read_bytes, resolve_relative
-from transforms.streaming import (
-    DAY,
-    DRAIN,
-    DUPLICATES,
-    POLL,
+from transforms.errors import DEAD_LETTER, READ_STAGES
+from transforms.fetch import (
+    FETCHES,
+    LISTED,
     SKIP_TALLIES,
     STOP_CUT_AFTER,
     STREAKS,
-    WATCH,
-    DedupeArticles,
     PollFeeds,
-    PollHealth,
     StreamControl,
-    WatchFiles,
-    WindowReport,
-    WriteWindowedParquet,
     feed_requests,
-    to_event_time,
 )
+from transforms.formats.base import Format
+from transforms.formats.registry import FORMATS
+from transforms.health import FEED_HEALTH, FEED_STATE, PollHealth, ReadFeedState, health_partition
+from transforms.identify import DUPLICATES, DeduplicateContinuously, ReadExistingIds
+from transforms.parse import OUTCOMES, ParseDocuments
+from transforms.sinks import (
+    ARTICLES,
+    DEAD_LETTERS,
+    WriteWindowedParquet,
+    article_partition,
+    dead_letter_partition,
+    join,
+)
+from transforms.sources import (
+    URLS,
+    WatchFiles,
+    _ReadFile,
+    is_url,
+    looks_like_opml,
+    opml_feeds,
+    read_bytes,
+    resolve_relative,
+)
+from transforms.windows import WindowReport, to_event_time
 
 _Event = beam_runner_api_pb2.TestStreamPayload.Event
+#: Tick kinds on the one tick stream: a poll, a watch of the landing folders,
+#: and the drain, the last poll of every feed once the stream is stopping.
+POLL, WATCH, DRAIN = "poll", "watch", "drain"
 _TICK_CODER = coders.FastPrimitivesCoder()
 _LOG = logging.getLogger("newsbeam")
 #: The TestStream reader gives up after 30 s without an event: heartbeat well before. Each
@@ -278,33 +290,6 @@ class _FeedList:
         return feed_list(self.inputs, self.max_bytes)
 
 
-class StreamConfig(NamedTuple):
-    inputs: Sequence[str]
-    output: str
-    run_id: str
-    ingested_at: Timestamp
-    poll_interval: float = 300.0
-    watch: Sequence[str] = ()
-    watch_interval: float = 10.0
-    window: float = 60.0
-    stop_after: Optional[float] = None
-    dedup_ttl: float = 7 * DAY
-    max_age: float = 7 * DAY
-    tick_endpoint: Optional[str] = None
-    uncurl_quotes: bool = False
-    max_bytes: int = 64 * 1024 * 1024
-    entities: bool = True
-    ner_model: str = DEFAULT_MODEL
-    ner_languages: Sequence[str] = ("en",)
-    ner_batch_size: int = 64
-    ner_max_chars: int = 1_000_000
-    fetch: FetchPolicy = FetchPolicy()
-    max_entries_per_feed: int = DEFAULT_MAX_ENTRIES
-    #: Stops the fetches: the tick server's (``TickServer.control``) for a local stream.
-    control: Optional[StreamControl] = None
-    opml_local_files: bool = True
-
-
 class StreamOutputs(NamedTuple):
     articles: beam.PCollection
     dead_letters: beam.PCollection
@@ -315,8 +300,14 @@ class StreamOutputs(NamedTuple):
     feed_health_files: beam.PCollection
 
 
-def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> StreamOutputs:
+def build_stream(
+    pipeline: beam.Pipeline,
+    config: StreamConfig,
+    steps: Sequence[Step] = AFTER_DEDUP,
+    formats: Sequence[Format] = FORMATS,
+) -> StreamOutputs:
     """Adds the streaming ingest: ticks → poll → parse → enrich → dedup → entities → event time → windows."""
+    settings = config.settings.with_hosts()
     ticks = pipeline | "Ticks" >> Ticks(
         config.poll_interval,
         config.tick_endpoint,
@@ -326,10 +317,14 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> StreamOutputs
     polls = ticks | "PollTicks" >> beam.Filter(lambda tick: tick[0] in (POLL, DRAIN))
     control = config.control or StreamControl()
     control.pace()  # this pipeline reports the poll ticks it takes up: the tick server keeps no backlog
-    requests = feed_requests(polls, _FeedList(config.inputs, config.max_bytes), control)
-    state = pipeline | "ReadFeedState" >> ReadFeedState(join(config.output, FEED_STATE))
+    requests = feed_requests(polls, _FeedList(settings.inputs, settings.max_file_bytes), control)
+    state = pipeline | "ReadFeedState" >> ReadFeedState(join(settings.output, FEED_STATE))
     initial = beam.pvalue.AsDict(state)
-    polled = requests | "PollFeeds" >> PollFeeds(config.run_id, config.fetch, initial, True, control, tick_driven=True)
+    # One fetch context for every poll of the stream: a host's delay and concurrency hold across them.
+    hosts = settings.hosts
+    polled = requests | "PollFeeds" >> PollFeeds(
+        settings.run_id, settings.fetch, initial, True, control, tick_driven=True, context=hosts
+    )
     watched_documents: list[beam.PCollection] = []
     watched_dead: list[beam.PCollection] = []
     listed_requests = [polled[LISTED]]
@@ -339,9 +334,9 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> StreamOutputs
             | "WatchTicks" >> beam.Filter(lambda tick: tick[0] == WATCH)
             | "WatchFiles" >> WatchFiles(config.watch)
             | "ReadLanded"
-            >> beam.ParDo(_ReadFile(config.run_id, config.max_bytes, config.opml_local_files)).with_outputs(
-                DEAD_LETTER, URLS, main="documents"
-            )
+            >> beam.ParDo(
+                _ReadFile(settings.run_id, settings.max_file_bytes, settings.opml_local_files, formats)
+            ).with_outputs(DEAD_LETTER, URLS, main="documents")
         )
         watched_documents.append(landed.documents)
         watched_dead.append(landed[DEAD_LETTER])
@@ -349,15 +344,15 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> StreamOutputs
     listed = (
         tuple(listed_requests)
         | "AllListed" >> beam.Flatten()
-        | "PollListedFeeds" >> PollFeeds(config.run_id, config.fetch, initial, False, control)
+        | "PollListedFeeds" >> PollFeeds(settings.run_id, settings.fetch, initial, False, control, context=hosts)
     )
     documents = (polled["documents"], listed["documents"], *watched_documents) | "AllDocuments" >> beam.Flatten()
-    parsed = documents | "ParseDocuments" >> ParseDocuments(config.run_id, config.max_entries_per_feed)
-    enriched = parsed["articles"] | "Enrich" >> Enrich(config.run_id, config.ingested_at, config.uncurl_quotes)
-    written = pipeline | "ReadExistingIds" >> ReadExistingIds(join(config.output, ARTICLES))
-    identified = enriched["articles"] | "Identify" >> DedupeArticles(config.dedup_ttl, written)
+    parsed = documents | "ParseDocuments" >> ParseDocuments(settings.run_id, settings.max_entries_per_feed, formats)
+    enriched = parsed["articles"] | "Enrich" >> Enrich(settings.run_id, settings.ingested_at, settings.uncurl_quotes)
+    written = pipeline | "ReadExistingIds" >> ReadExistingIds(join(settings.output, ARTICLES))
+    identified = enriched["articles"] | "Identify" >> DeduplicateContinuously(config.dedup_ttl, written)
     articles = identified["articles"]
-    articles, entity_dead = add_entities(articles, config)
+    articles, step_dead = add_steps(articles, settings, steps)
     timed = articles | "EventTime" >> to_event_time(config.max_age)
     dead_letters = (
         polled[DEAD_LETTER],
@@ -365,18 +360,25 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> StreamOutputs
         *watched_dead,
         parsed[DEAD_LETTER],
         enriched[DEAD_LETTER],
-        *entity_dead,
+        *step_dead,
     ) | "CollectDeadLetters" >> beam.Flatten()
     lateness = config.max_age + config.window
     article_files = timed | "WriteArticles" >> WriteWindowedParquet(
-        config.output, ARTICLES, ARTICLE_SCHEMA, article_partition, config.run_id, config.window, lateness, "written"
+        settings.output,
+        ARTICLES,
+        ARTICLE_SCHEMA,
+        article_partition,
+        settings.run_id,
+        config.window,
+        lateness,
+        "written",
     )
     dead_letter_files = dead_letters | "WriteDeadLetters" >> WriteWindowedParquet(
-        config.output,
+        settings.output,
         DEAD_LETTERS,
         DEAD_LETTER_SCHEMA,
         dead_letter_partition,
-        config.run_id,
+        settings.run_id,
         config.window,
         lateness,
         "dead_lettered",
@@ -389,13 +391,13 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> StreamOutputs
         "new": identified["articles"],
         "duplicates": identified[DUPLICATES],
         "dead_letters": dead_letters,
-    } | "FeedHealth" >> PollHealth(config.run_id, config.window)
+    } | "FeedHealth" >> PollHealth(settings.run_id, config.window)
     health_files = health | "WriteFeedHealth" >> WriteWindowedParquet(
-        config.output,
+        settings.output,
         FEED_HEALTH,
         FEED_HEALTH_SCHEMA,
         health_partition,
-        config.run_id,
+        settings.run_id,
         config.window,
         config.window,
         "feed_health_rows",
@@ -410,17 +412,13 @@ def build_stream(pipeline: beam.Pipeline, config: StreamConfig) -> StreamOutputs
         polled[SKIP_TALLIES],
         listed[SKIP_TALLIES],
     ) | "AllTallies" >> beam.Flatten()
-    reports = tallies | "WindowReport" >> WindowReport(config.output, config.run_id, config.window, lateness)
+    reports = tallies | "WindowReport" >> WindowReport(settings.output, settings.run_id, config.window, lateness)
     return StreamOutputs(timed, dead_letters, article_files, dead_letter_files, reports, health, health_files)
-
-
-#: Stages whose dead letters are records read that never became articles (as in batch).
-_READ_STAGES = {"fetch", "parse", "source", "read"}
 
 
 def _dead_letter_tallies(dead: DeadLetter) -> list[tuple[str, int]]:
     tallies = [("dead_lettered", 1), (f"dead_letter.{dead.stage}", 1)]
-    if dead.stage in _READ_STAGES:
+    if dead.stage in READ_STAGES:  # a record read that never became an article (as in batch)
         tallies.append(("read", 1))
     return tallies
 
@@ -432,12 +430,3 @@ def _fetch_tallies(fetch: FeedFetch) -> list[tuple[str, int]]:
     elif fetch.not_modified:
         tallies.append(("not_modified", 1))
     return tallies
-
-
-def stream_counts(reports: Sequence[dict[str, Any]]) -> dict[str, int]:
-    """A stream run's totals: the sum of its window reports."""
-    totals: dict[str, int] = {}
-    for report in reports:
-        for kind, count in report["counts"].items():
-            totals[kind] = totals.get(kind, 0) + int(count)
-    return totals

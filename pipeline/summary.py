@@ -150,6 +150,68 @@ def build_summary(
     }
 
 
+def latest_per_feed(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each feed's last health row of a stream run (one row per poll)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda r: r["fetched_at"]):
+        latest[row["url"]] = row
+    return list(latest.values())
+
+
+def stream_counts(reports: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """A stream run's totals: the sum of its window reports."""
+    totals: dict[str, int] = {}
+    for report in reports:
+        for kind, count in report["counts"].items():
+            totals[kind] = totals.get(kind, 0) + int(count)
+    return totals
+
+
+STREAM_METRICS_NOTE = (
+    "counts, dead letters by stage and feeds come from the window reports; the per-stage counters, "
+    "repairs and entities come from Beam metrics, which the local streaming runner reports for the "
+    "first bundle of each step only"
+)
+
+
+def with_window_reports(
+    summary: dict[str, Any],
+    reports: Sequence[Mapping[str, Any]],
+    polls: Optional[int] = None,
+    abandoned: Optional[int] = None,
+) -> dict[str, Any]:
+    """A stream's summary with its counts rebuilt from its window reports (the data), not Beam metrics.
+
+    The local streaming runner's metrics keep only each step's first bundle,
+    so the counts that must reconcile, the dead letters by stage and the feed
+    totals are the sums of the window reports the stream wrote; ``polls`` and
+    ``abandoned`` are the tick server's (None on a remote runner).
+    """
+    totals = stream_counts(reports)
+    read, written = totals.get("read", 0), totals.get("written", 0)
+    duplicates, dead = totals.get("duplicates", 0), totals.get("dead_lettered", 0)
+    summary["counts"] = {
+        "read": read,
+        "written": written,
+        "duplicates": duplicates,
+        "dead_lettered": dead,
+        "reconciled": read == written + duplicates + dead,
+    }
+    summary["dead_lettered_by_stage"] = {
+        k.removeprefix("dead_letter."): v for k, v in sorted(totals.items()) if k.startswith("dead_letter.")
+    }
+    summary["feeds"].update(
+        fetched=totals.get("polled", 0) - totals.get("failed", 0) - totals.get("not_modified", 0),
+        not_modified=totals.get("not_modified", 0),
+        failed=totals.get("failed", 0),
+        bytes=totals.get("bytes", 0),
+        **{key: totals.get(key, 0) for key in ("skipped_not_due", "skipped_in_flight", "skipped_abandoned")},
+    )
+    summary["metrics_note"] = STREAM_METRICS_NOTE
+    summary["stream"] = {"polls": polls, "abandoned_fetches": abandoned, "windows": list(reports)}
+    return summary
+
+
 def failing_feeds(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The feeds of this run that gave nothing usable, longest failure streak first."""
     failing = [

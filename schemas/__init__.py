@@ -15,6 +15,7 @@ from schemas.records import (
     FeedState,
     RawArticle,
     RawDocument,
+    RawRecord,
     Repair,
 )
 
@@ -42,6 +43,7 @@ __all__ = [
     "FeedState",
     "RawArticle",
     "RawDocument",
+    "RawRecord",
     "Repair",
     "arrow_schema",
     "read_parquet",

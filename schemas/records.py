@@ -85,6 +85,26 @@ class RawDocument(NamedTuple):
     parent: Optional[str]
 
 
+class RawRecord(NamedTuple):
+    """One record of a file too large to hold, split off as the file is read and parsed on its own.
+
+    A file over ``--max-file-mb`` in a format that reads as a stream of
+    records (JSON Lines) never travels whole: its reader emits each record as
+    it is read, and ``format`` names the input format that parses it.
+    ``ordinal`` counts the file's records emitted before this one (the first,
+    0, counts the file as read in its format); ``position`` is where the
+    record starts, in the format's own terms (a line number).
+    """
+
+    source: str
+    format: str
+    ordinal: int
+    position: int
+    payload: bytes
+    fetched_at: Timestamp
+    parent: Optional[str]
+
+
 class RawArticle(NamedTuple):
     """One article's fields as found in its document, not yet cleaned.
 
@@ -270,6 +290,7 @@ for _record in (
     EncodingInfo,
     Entity,
     RawDocument,
+    RawRecord,
     RawArticle,
     Article,
     DeadLetter,

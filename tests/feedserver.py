@@ -335,7 +335,7 @@ class FeedServer:
             raise RuntimeError("FeedServer already started")
         self._server = _Server(self)
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="FeedServer", daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="FeedServer", daemon=True
         )
         self._thread.start()
         return self

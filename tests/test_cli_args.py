@@ -60,6 +60,7 @@ def test_whole_number_options_have_their_floor() -> None:
         _positive("0")
 
 
+@pytest.mark.slow
 def test_flags_first_then_inputs_runs_end_to_end(tmp_path: Path) -> None:
     """The order a script writes them in: every flag (with separate values) before the INPUTs."""
     out = tmp_path / "out"

@@ -32,7 +32,8 @@ SINGLE_CLI_FEEDS = [
     "feedrs_ilgiornale.xml",
 ]
 
-pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not found at {CORPUS}")
+# slow tier: every test here ingests the real-feed corpora
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not found at {CORPUS}")]
 
 
 def feedparser_entries(path: Path) -> int:

@@ -33,8 +33,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from feedserver import FeedServer, Response, rss
 from support import CORPUS, ROOT, SEEDS
 
-from pipeline.cli import run_ingest, run_stream
+from pipeline.run import run_ingest, run_stream
 from pipeline.runners import make_runner
+
+# slow tier: this module runs pipelines on a Dask cluster (its one usage check goes along)
+pytestmark = pytest.mark.slow
 
 _PEOPLE = ["Angela Merkel", "Emmanuel Macron", "Narendra Modi", "Cyril Ramaphosa", "Lula da Silva", "Fumio Kishida"]
 _PLACES = ["Berlin", "Paris", "New Delhi", "Pretoria", "Brasília", "Tokyo", "Nairobi", "Ottawa"]

@@ -17,8 +17,12 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.utils.timestamp import Timestamp
 
-from pipeline.build import IngestConfig, build_ingest
-from pipeline.stream import StreamConfig, build_stream
+from pipeline.build import build_ingest
+from pipeline.settings import IngestConfig, Settings, StreamConfig
+from pipeline.stream import build_stream
+
+# slow tier: every test here builds and runs a Dataflow dry run
+pytestmark = pytest.mark.slow
 
 IMAGE = "europe-west1-docker.pkg.dev/my-project/newsbeam/newsbeam:test"
 DATAFLOW = [
@@ -104,20 +108,24 @@ def translate(kind: str) -> Any:
         build_ingest(
             pipeline,
             IngestConfig(
-                inputs=["gs://my-bucket/landing/", "https://example.org/rss.xml"],
-                output="gs://my-bucket/lake",
-                run_id="dry-run",
-                ingested_at=Timestamp.of(1_700_000_000),
+                Settings(
+                    inputs=("gs://my-bucket/landing/", "https://example.org/rss.xml"),
+                    output="gs://my-bucket/lake",
+                    run_id="dry-run",
+                    ingested_at=Timestamp.of(1_700_000_000),
+                )
             ),
         )
     else:
         build_stream(
             pipeline,
             StreamConfig(
-                inputs=["https://example.org/rss.xml"],
-                output="gs://my-bucket/lake",
-                run_id="dry-stream",
-                ingested_at=Timestamp.of(1_700_000_000),
+                Settings(
+                    inputs=("https://example.org/rss.xml",),
+                    output="gs://my-bucket/lake",
+                    run_id="dry-stream",
+                    ingested_at=Timestamp.of(1_700_000_000),
+                ),
                 watch=["gs://my-bucket/landing/"],
             ),
         )

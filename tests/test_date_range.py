@@ -12,7 +12,8 @@ import duckdb
 import pytest
 from feedserver import rss
 
-from pipeline.cli import day_range, publication_days, run_ingest
+from pipeline.run import run_ingest
+from pipeline.settings import day_range, publication_days
 
 TODAY = dt.date(2026, 11, 29)
 
@@ -100,6 +101,7 @@ def written_links(output: Path) -> list[str]:
     return sorted(row[0] for row in duckdb.sql(f"SELECT url FROM read_parquet('{pattern}')").fetchall())
 
 
+@pytest.mark.slow
 def test_one_night_writes_that_day_only_and_counts_the_rest(feed: Path, tmp_path: Path) -> None:
     output = tmp_path / "out"
     code, summary, printed = ingest(feed, output, "--date", "2026-11-03")
@@ -126,6 +128,7 @@ def test_one_night_writes_that_day_only_and_counts_the_rest(feed: Path, tmp_path
     assert len(written_links(output)) == 3
 
 
+@pytest.mark.slow
 def test_a_backfill_is_one_command_and_nights_after_it_add_nothing(feed: Path, tmp_path: Path) -> None:
     output = tmp_path / "out"
     code, summary, printed = ingest(feed, output, "--since", "2026-11-02", "--until", "2026-11-04")
@@ -136,6 +139,7 @@ def test_a_backfill_is_one_command_and_nights_after_it_add_nothing(feed: Path, t
     assert code == 0 and night["counts"]["written"] == 0 and night["counts"]["duplicates"] == 3
 
 
+@pytest.mark.slow
 def test_date_without_a_value_is_yesterday(tmp_path: Path) -> None:
     today = dt.datetime.now(dt.UTC).date()
     yesterday = today - dt.timedelta(days=1)
@@ -165,6 +169,7 @@ def test_bad_date_options_are_usage_errors(feed: Path, tmp_path: Path, extra: li
     assert not (tmp_path / "out" / "articles").exists()
 
 
+@pytest.mark.slow
 def test_date_limited_runs_fetch_feeds_in_full(tmp_path: Path) -> None:
     """Entries of a later night, out of range tonight, must not hide behind a 304 tomorrow."""
     from feedserver import FeedServer, static

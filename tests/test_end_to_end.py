@@ -30,8 +30,12 @@ from support import (
     same_codec,
 )
 
-from pipeline.cli import main, run_ingest
+from pipeline.cli import main
+from pipeline.run import run_ingest
 from schemas import SCHEMA_VERSION
+
+# slow tier: this module runs whole ingests and reads their results (its few usage checks go along)
+pytestmark = pytest.mark.slow
 
 INGEST_DATE = "@ingest_date"
 TAG_RE = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(\s[^<>]*)?/?>")

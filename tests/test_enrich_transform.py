@@ -23,6 +23,9 @@ from transforms.enrich import Enrich
 from transforms.errors import DEAD_LETTER
 from transforms.parse import parse_document
 
+# slow tier: every test here runs a Beam pipeline
+pytestmark = pytest.mark.slow
+
 INGESTED_AT = Timestamp.from_utc_datetime(datetime(2024, 4, 1, 12, 0, tzinfo=UTC))
 FIXTURES = [
     "000_74ba0ad98bda6786.txt",

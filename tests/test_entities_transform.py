@@ -42,12 +42,16 @@ from support import (
     run_summary,
 )
 
-from pipeline.cli import main, run_ingest
+from pipeline.cli import main
+from pipeline.run import run_ingest
 from schemas import SCHEMA_VERSION, Article
 from transforms.enrich import Enrich
 from transforms.entities import EntityLinker, ExtractEntities
 from transforms.errors import DEAD_LETTER
 from transforms.parse import parse_document
+
+# slow tier: this module runs NER pipelines and the CLI (its one usage check goes along)
+pytestmark = pytest.mark.slow
 
 RUN = "run-entities"
 INGESTED_AT = Timestamp.from_utc_datetime(datetime(2024, 4, 1, 12, 0, tzinfo=UTC))

@@ -273,6 +273,7 @@ def test_redirect_loop_is_too_many_redirects(server):
     assert len(server.requests) == 6
 
 
+@pytest.mark.slow
 def test_slow_body_trickles(server):
     body = b"x" * 50
     url = server.route("/slow", Response(body=body, chunk_size=10, chunk_delay=0.12))
@@ -287,6 +288,7 @@ def test_slow_body_trickles(server):
     assert all(b - a >= 0.08 for a, b in zip(arrivals, arrivals[1:], strict=False))
 
 
+@pytest.mark.slow
 def test_delay_before_status_line(server):
     url = server.route("/late", Response(body=b"ok", delay=0.3))
     start = time.monotonic()
@@ -346,6 +348,7 @@ def test_raw_garbage_without_status_line(server):
 # robustness ----------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_client_disconnecting_early_is_silent(server, capfd):
     server.route("/big", Response(body=b"y" * 2_000_000, chunk_size=1000, chunk_delay=0.002))
     for _ in range(3):
@@ -361,6 +364,7 @@ def test_client_disconnecting_early_is_silent(server, capfd):
     assert "Traceback" not in capfd.readouterr().err
 
 
+@pytest.mark.slow
 def test_concurrent_requests_are_served_in_parallel(server):
     url = server.route("/slow", Response(body=b"done", delay=0.5))
     results: list[bytes] = []

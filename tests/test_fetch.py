@@ -11,15 +11,22 @@ which are refused before a packet is sent.
 
 from __future__ import annotations
 
+import collections
 import gzip
+import importlib
 import ipaddress
 import itertools
+import pickle
+import pkgutil
+import queue
 import random
 import socket
 import threading
 import time
+import types
 import zlib
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Optional
@@ -34,6 +41,7 @@ from apache_beam.utils.timestamp import Timestamp
 from feedserver import FeedServer, Response, entry, gzip_bomb, http_date, opml, raw, redirect, rss, sequence, static
 from support import matcher, new_pipeline
 
+import transforms.fetch as fetch_package
 from schemas import FeedFetch, FeedRequest, FeedState, RawDocument
 from transforms.errors import (
     DEAD_LETTER,
@@ -50,32 +58,37 @@ from transforms.errors import (
     UnsupportedContent,
 )
 from transforms.fetch import (
+    FEED_ACCEPT,
     FETCHES,
     LISTED,
     FetchCancelled,
+    FetchContext,
     FetchFeeds,
     FetchOutcome,
     FetchPolicy,
     HostGate,
+    SharedFetchContext,
     StopSignal,
     Validators,
-    _FetchAdapter,
+    Watchdog,
     blocked_reason,
     check_url,
     decode_body,
     discover_feed,
     fetch,
     fetch_all,
+    fetch_feed,
     host_of,
     inflate_limited,
     listed_requests,
     looks_like_html_page,
     make_session,
-    retry_after_seconds,
     retry_delay,
     shard_of,
     validators_for,
 )
+from transforms.fetch.guard import FetchAdapter
+from transforms.refresh import retry_after_seconds
 
 FEED = rss([entry(1), entry(2)])
 CONTACT = "https://example.org/newsbeam-contact"
@@ -103,7 +116,7 @@ def run_fetch(
     slept: list[float] = []
     session = make_session(fetch_policy)
     try:
-        outcome = fetch(session, url, fetch_policy, validators, sleep=slept.append, rng=random.Random(seed))
+        outcome = fetch_feed(session, url, fetch_policy, validators, sleep=slept.append, rng=random.Random(seed))
     finally:
         session.close()
     assert outcome.waits == slept, "every recorded wait must have been passed to sleep, and nothing else"
@@ -523,7 +536,7 @@ def test_the_gate_is_passed_before_every_attempt(server: FeedServer) -> None:
     passes: list[int] = []
     session = make_session(fetch_policy)
     try:
-        outcome = fetch(session, url, fetch_policy, gate=lambda: passes.append(1), sleep=lambda _: None)
+        outcome = fetch_feed(session, url, fetch_policy, gate=lambda: passes.append(1), sleep=lambda _: None)
     finally:
         session.close()
     assert outcome.error is None and outcome.attempts == 3 and len(passes) == 3
@@ -691,7 +704,7 @@ def test_content_length_over_the_limit_is_refused_without_reading_the_body(serve
     # Reading this body would take 2 s (10 chunks, 0.2 s apart); refusing on the header takes no time.
     url = server.route("/big", Response(200, {}, b"x" * 5000, chunk_size=500, chunk_delay=0.2))
     started = time.monotonic()
-    outcome, _ = run_fetch(url, policy(max_bytes=1000, retries=2))
+    outcome, _ = run_fetch(url, policy(max_response_bytes=1000, retries=2))
     assert time.monotonic() - started < 0.6
     assert isinstance(outcome.error, ResponseTooLarge)
     assert "Content-Length 5000" in str(outcome.error)
@@ -706,7 +719,7 @@ def test_a_body_of_unknown_length_is_cut_off_at_the_limit(server: FeedServer, fr
     else:
         response = Response(200, {"Content-Length": None}, body)
     url = server.route("/stream", response)
-    outcome, _ = run_fetch(url, policy(max_bytes=50_000, retries=2))
+    outcome, _ = run_fetch(url, policy(max_response_bytes=50_000, retries=2))
     assert isinstance(outcome.error, ResponseTooLarge)
     assert "body exceeds the limit of 50000 bytes" in str(outcome.error)
     assert outcome.attempts == 1
@@ -727,7 +740,7 @@ def test_a_body_within_the_limit_arrives_whole_whatever_its_framing(server: Feed
     else:
         response = Response(200, {}, FEED)
     url = server.route("/feed", response)
-    outcome, _ = run_fetch(url, policy(max_bytes=len(FEED)))  # exactly at the limit
+    outcome, _ = run_fetch(url, policy(max_response_bytes=len(FEED)))  # exactly at the limit
     assert outcome.error is None and outcome.body == FEED and outcome.wire_bytes == len(FEED)
 
 
@@ -737,7 +750,7 @@ def test_a_gzip_bomb_is_cut_off_while_it_inflates(server: FeedServer) -> None:
     url = server.route(
         "/bomb", Response(200, {"Content-Encoding": "gzip", "Content-Type": "application/rss+xml"}, bomb)
     )
-    outcome, _ = run_fetch(url, policy(max_bytes=1024 * 1024, max_decompressed=1024 * 1024, retries=2))
+    outcome, _ = run_fetch(url, policy(max_response_bytes=1024 * 1024, max_decoded_bytes=1024 * 1024, retries=2))
     assert isinstance(outcome.error, ResponseTooLarge)
     assert "1048576" in str(outcome.error)
     assert outcome.attempts == 1 and outcome.body is None
@@ -746,7 +759,7 @@ def test_a_gzip_bomb_is_cut_off_while_it_inflates(server: FeedServer) -> None:
 def test_a_gzip_bomb_served_as_a_plain_file_is_cut_off_too(server: FeedServer) -> None:
     bomb = gzip_bomb(8 * 1024 * 1024)
     url = server.route("/feed.xml.gz", Response(200, {"Content-Type": "application/gzip"}, bomb))
-    outcome, _ = run_fetch(url, policy(max_decompressed=1024 * 1024))
+    outcome, _ = run_fetch(url, policy(max_decoded_bytes=1024 * 1024))
     assert isinstance(outcome.error, ResponseTooLarge)
 
 
@@ -797,6 +810,7 @@ def test_a_corrupt_gzip_body_is_a_truncated_response(server: FeedServer) -> None
     assert isinstance(outcome.error, TruncatedResponse) and "gzip" in str(outcome.error)
 
 
+@pytest.mark.slow
 def test_a_trickling_body_meets_the_deadline(server: FeedServer) -> None:
     # 400 bytes one at a time, 50 ms apart: 20 s to send, each byte well within the read timeout.
     url = server.route("/slow", Response(200, {}, b"x" * 400, chunk_size=1, chunk_delay=0.05))
@@ -809,6 +823,7 @@ def test_a_trickling_body_meets_the_deadline(server: FeedServer) -> None:
     assert outcome.attempts == 1 and waits == []  # not retried
 
 
+@pytest.mark.slow
 def test_a_server_that_never_answers_times_out(server: FeedServer) -> None:
     url = server.route("/silent", Response(200, {}, FEED, delay=5))
     started = time.monotonic()
@@ -818,6 +833,7 @@ def test_a_server_that_never_answers_times_out(server: FeedServer) -> None:
     assert outcome.attempts == 1 and outcome.status is None
 
 
+@pytest.mark.slow
 def test_a_timeout_is_retried(server: FeedServer) -> None:
     url = server.route("/slow-once", sequence(Response(200, {}, FEED, delay=5), static(FEED)))
     outcome, waits = run_fetch(url, policy(read_timeout=0.3, retries=1))
@@ -1388,8 +1404,8 @@ def test_make_session_mounts_the_guard_only_when_private_hosts_are_refused() -> 
     try:
         for scheme in ("http://x.example/", "https://x.example/"):
             guarded_adapter, open_adapter = guarded.get_adapter(scheme), open_.get_adapter(scheme)
-            assert isinstance(guarded_adapter, _FetchAdapter) and guarded_adapter.check_peer
-            assert isinstance(open_adapter, _FetchAdapter) and not open_adapter.check_peer
+            assert isinstance(guarded_adapter, FetchAdapter) and guarded_adapter.check_peer
+            assert isinstance(open_adapter, FetchAdapter) and not open_adapter.check_peer
     finally:
         guarded.close()
         open_.close()
@@ -1415,6 +1431,7 @@ def test_make_session_ignores_proxies_from_the_environment(server: FeedServer, m
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fetch_feeds_pipeline(server: FeedServer) -> None:
     other = rss([entry(3, "other")])
     feed = server.route("/feed.xml", static(FEED, etag='"f1"'))
@@ -1491,6 +1508,7 @@ def test_fetch_feeds_pipeline(server: FeedServer) -> None:
     assert all(CONTACT in r.headers["user-agent"] for r in server.requests)
 
 
+@pytest.mark.slow
 def test_fetch_feeds_second_round_does_not_follow_another_list(server: FeedServer) -> None:
     listing = server.route("/list.opml", static(opml([server.url("/feed.xml")]), content_type="text/x-opml"))
     local = "file:///etc/passwd"  # refused whatever the policy: no packet, no file read
@@ -1583,7 +1601,7 @@ def test_fetch_follows_a_page_to_its_feed_and_reports_the_hop(server: FeedServer
     server.route("/d/feed.xml", static(feed, etag='"f1"'))
     page = server.route("/d/", static(_PAGE.replace(b"atom.xml", b"feed.xml"), content_type="text/html"))
     with make_session(policy(allow_private_hosts=True)) as session:
-        outcome = fetch(session, page, policy(allow_private_hosts=True))
+        outcome = fetch_feed(session, page, policy(allow_private_hosts=True))
         assert outcome.error is None, outcome.error
         assert (outcome.url, outcome.final_url, outcome.redirects, outcome.attempts) == (
             page,
@@ -1592,22 +1610,23 @@ def test_fetch_follows_a_page_to_its_feed_and_reports_the_hop(server: FeedServer
             2,
         )
         assert outcome.body == feed and outcome.etag == '"f1"'
-        off = fetch(session, page, policy(allow_private_hosts=True, discover=False))
+        off = fetch_feed(session, page, policy(allow_private_hosts=True, discover=False))
         assert off.error is None and off.final_url == page and off.body is not None and b"<html" in off.body.lower()
 
 
 def test_fetch_reports_a_failing_discovered_feed_as_the_page_urls_failure(server: FeedServer) -> None:
     page = server.route("/e/", static(_PAGE.replace(b"atom.xml", b"gone.xml"), content_type="text/html"))
     with make_session(policy(allow_private_hosts=True)) as session:
-        outcome = fetch(session, page, policy(allow_private_hosts=True))
+        outcome = fetch_feed(session, page, policy(allow_private_hosts=True))
     assert isinstance(outcome.error, HTTPStatusError)
     assert outcome.url == page and outcome.status == 404
     assert server.url("/e/gone.xml") in str(outcome.error)
 
 
 def test_host_slots_limit_requests_in_flight_per_host() -> None:
-    """The streaming poller's per-host concurrency: a process-wide semaphore per (host, limit)."""
-    from transforms.fetch import host_slots
+    """The streaming poller's per-host concurrency: one semaphore per (host, limit) in a fetch context."""
+    context = FetchContext()
+    host_slots = context.slots
 
     slots = host_slots("slots.example", 2)
     assert host_slots("slots.example", 2) is slots
@@ -1671,6 +1690,7 @@ def test_a_body_shorter_than_its_content_length_is_truncated_never_a_document(
     assert outcome.status == 200
 
 
+@pytest.mark.slow
 def test_a_truncated_body_becomes_a_fetch_dead_letter_not_an_article(server: FeedServer) -> None:
     url = server.route(
         "/short.xml", _lying(gzip.compress(FEED), len(gzip.compress(FEED)) + 50, {"Content-Encoding": "gzip"})
@@ -1698,6 +1718,7 @@ def test_the_reads_own_check_catches_a_short_body_urllib3_lets_through(server: F
     assert "100 of the" in str(outcome.error)
 
 
+@pytest.mark.slow
 def test_a_server_silent_mid_body_is_cut_at_the_deadline_not_the_read_timeout(server: FeedServer) -> None:
     """The deadline watch covers the body too: a close-delimited body that stops coming is not complete."""
 
@@ -1730,7 +1751,7 @@ def _fetch_in_thread(
 
     def run() -> None:
         try:
-            result.append(fetch(session, url, fetch_policy, sleep=stop.wait, stop=stop, **kwargs))
+            result.append(fetch_feed(session, url, fetch_policy, sleep=stop.wait, stop=stop, **kwargs))
         finally:
             session.close()
 
@@ -1739,6 +1760,7 @@ def _fetch_in_thread(
     return thread, result
 
 
+@pytest.mark.slow
 def test_a_cut_ends_a_trickling_response_at_once(server: FeedServer) -> None:
     url = server.route("/trickle", Response(200, {}, FEED, chunk_size=1, chunk_delay=0.5))
     stop = StopSignal()
@@ -1767,6 +1789,7 @@ def test_a_cut_ends_a_server_that_never_answers(server: FeedServer) -> None:
     assert not thread.is_alive() and isinstance(result[0].error, FetchCancelled)
 
 
+@pytest.mark.slow
 def test_a_request_in_flight_may_finish_after_set(server: FeedServer) -> None:
     url = server.route("/slowish", Response(200, {}, FEED, delay=0.5))
     stop = StopSignal()
@@ -1778,6 +1801,7 @@ def test_a_request_in_flight_may_finish_after_set(server: FeedServer) -> None:
     assert result[0].error is None and result[0].body == FEED
 
 
+@pytest.mark.slow
 def test_set_wakes_a_retry_back_off_and_nothing_more_is_tried(server: FeedServer) -> None:
     url = server.route("/down", Response(503, {"Retry-After": "30"}, b"busy"))
     stop = StopSignal()
@@ -1796,7 +1820,7 @@ def test_a_fetch_under_a_set_signal_sends_nothing(server: FeedServer) -> None:
     url = server.route("/never", static(FEED))
     stop = StopSignal()
     stop.set()
-    outcome = fetch(make_session(policy()), url, policy(), stop=stop)
+    outcome = fetch_feed(make_session(policy()), url, policy(), stop=stop)
     assert isinstance(outcome.error, FetchCancelled) and outcome.attempts == 0
     assert server.requests_for("/never") == []
 
@@ -1815,3 +1839,125 @@ def test_fetch_keeps_the_refresh_headers_of_the_last_response(server: FeedServer
     url = server.route("/hinted", static(FEED, headers={"Cache-Control": "max-age=600", "X-Other": "1"}))
     outcome, _ = run_fetch(url, policy())
     assert outcome.headers.get("Cache-Control") == "max-age=600" and "X-Other" not in outcome.headers
+
+
+# --------------------------------------------------------------------------
+# The package's shape (issue 12): the caller's Accept, shared fetch contexts, no module state
+# --------------------------------------------------------------------------
+
+
+def test_the_client_sends_the_callers_accept_header_and_never_follows_a_page(server: FeedServer) -> None:
+    """A page fetch (HTML Accept, no discovery) gets the page itself; the feed fetch asks for feeds."""
+    page = server.route("/accept/", static(_PAGE.replace(b"atom.xml", b"feed.xml"), content_type="text/html"))
+    server.route("/accept/feed.xml", static(FEED))
+    html = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
+    with make_session(policy()) as session:
+        outcome = fetch(session, page, policy(), accept=html)
+        as_feed = fetch_feed(session, page, policy(discover=False))
+    assert [r.headers["accept"] for r in server.requests_for("/accept/")] == [html, FEED_ACCEPT]
+    assert outcome.error is None and (outcome.final_url, outcome.redirects) == (page, 0)
+    assert outcome.body is not None and b"<html" in outcome.body.lower()
+    assert as_feed.error is None and as_feed.final_url == page
+    assert server.requests_for("/accept/feed.xml") == []  # the client never looks inside a body
+
+
+def test_copies_of_one_handle_reach_one_fetch_context() -> None:
+    handle = SharedFetchContext()
+    context = handle.acquire()
+    copy = pickle.loads(pickle.dumps(handle))  # as a DoFn gets it on a worker
+    assert copy.acquire() is context
+    assert SharedFetchContext().acquire() is not context  # another handle: another context
+    gate = context.gate("gate.example", 1.0)
+    assert copy.acquire().gate("gate.example", 2.0) is gate and gate.delay == 2.0
+    assert context.gate("other.example", 1.0) is not gate
+
+
+@pytest.mark.slow
+def test_two_transforms_given_one_handle_share_a_hosts_gate(server: FeedServer) -> None:
+    """Two ``FetchFeeds`` (as the batch graph's two rounds) with one handle: the host's delay holds across them."""
+    delay = 1.5
+    first = server.route("/round-one.xml", static(rss([entry(1, "one")])))
+    second = server.route("/round-two.xml", static(rss([entry(2, "two")])))
+    fetch_policy = policy(per_host_delay=delay, per_host_concurrency=1)
+    hosts = SharedFetchContext()
+    with new_pipeline() as p:
+        state = beam.pvalue.AsDict(p | "NoState" >> beam.Create([]))
+        outputs = []
+        for label, url in (("One", first), ("Two", second)):
+            fetched = (
+                p
+                | f"Create{label}" >> beam.Create([FeedRequest(url, None)])
+                | f"Fetch{label}" >> FetchFeeds("run-shared", fetch_policy, state, context=hosts)
+            )
+            outputs.append(fetched["documents"] | f"Source{label}" >> beam.Map(lambda d: d.source))
+        assert_that(tuple(outputs) | beam.Flatten(), equal_to([first, second]))
+    starts = sorted(r.time for r in server.requests)
+    assert len(starts) == 2
+    # Two transforms run one after the other: with a gate each, the second request would start as
+    # soon as its stage does. Server-side read times jitter a little on a loaded machine.
+    assert starts[1] - starts[0] >= delay - 0.25, starts
+
+
+def test_a_cut_reaches_the_requests_of_every_watchdog(server: FeedServer) -> None:
+    """One stop signal over sessions of different watchdogs (two fetch contexts): ``cut`` ends them all."""
+    url = server.route("/mute-both", Response(200, {}, FEED, delay=30))
+    stop = StopSignal()
+    runs = [_fetch_in_thread(url, policy(deadline=60.0, read_timeout=30.0), stop) for _ in range(2)]
+    while len(server.requests_for("/mute-both")) < 2:
+        time.sleep(0.01)
+    stop.cut()
+    for thread, result in runs:
+        thread.join(timeout=5)
+        assert not thread.is_alive() and isinstance(result[0].error, FetchCancelled), result
+
+
+#: What module-level state looks like: containers, locks, thread-locals, executors, sessions.
+_MUTABLE_TYPES: tuple[type, ...] = (
+    dict,
+    list,
+    set,
+    bytearray,
+    collections.deque,
+    threading.local,
+    type(threading.Lock()),
+    type(threading.RLock()),
+    threading.Condition,
+    threading.Event,
+    threading.Semaphore,
+    queue.SimpleQueue,
+    queue.Queue,
+    ThreadPoolExecutor,
+    requests.Session,
+)
+
+
+def mutable_globals(module: types.ModuleType) -> list[str]:
+    """Names of a module's globals holding mutable state: a container, a lock, or an object of the package."""
+    found = []
+    for name, value in vars(module).items():
+        if name.startswith("__") or isinstance(value, (type, types.ModuleType, types.FunctionType, tuple)):
+            continue
+        if isinstance(value, _MUTABLE_TYPES) or type(value).__module__.startswith("transforms.fetch"):
+            found.append(name)
+    return found
+
+
+def test_mutable_globals_finds_module_state() -> None:
+    """The check below can fail: what the package held before issue 12 is found."""
+    fake = types.ModuleType("fake")
+    fake._GATES = {}  # type: ignore[attr-defined]
+    fake._GATES_LOCK = threading.Lock()  # type: ignore[attr-defined]
+    fake._WATCH = threading.local()  # type: ignore[attr-defined]
+    fake._WATCHDOG = Watchdog()  # type: ignore[attr-defined]
+    fake.LIMIT = 5  # type: ignore[attr-defined]
+    fake.KINDS = frozenset({"a"})  # type: ignore[attr-defined]
+    assert sorted(mutable_globals(fake)) == ["_GATES", "_GATES_LOCK", "_WATCH", "_WATCHDOG"]
+
+
+def test_the_fetch_package_holds_no_module_level_state() -> None:
+    modules = [
+        importlib.import_module(f"transforms.fetch.{m.name}") for m in pkgutil.iter_modules(fetch_package.__path__)
+    ]
+    assert {m.__name__.rsplit(".", 1)[1] for m in modules} >= {"policy", "guard", "client", "hosts", "feeds", "polling"}
+    found = {module.__name__: mutable_globals(module) for module in [fetch_package, *modules]}
+    assert {name: names for name, names in found.items() if names} == {}

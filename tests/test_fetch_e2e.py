@@ -51,7 +51,11 @@ from feedserver import (
     static,
 )
 
-from pipeline.cli import EXIT_NOTHING_READ, main, run_ingest
+from pipeline.cli import main
+from pipeline.run import EXIT_NOTHING_READ, run_ingest
+
+# slow tier: this module runs ingests against a local HTTP server and reads their results
+pytestmark = pytest.mark.slow
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 CONTACT = "https://example.org/newsbeam-contact"

@@ -48,8 +48,9 @@ from apache_beam.options.pipeline_options import PipelineOptions, WorkerOptions
 from apache_beam.runners.dataflow.dataflow_runner import DataflowRunner
 from google.cloud.dataflow_v1beta3 import TemplateMetadata
 from google.protobuf import json_format
+from setuptools import find_packages
 
-from pipeline import cli, template
+from pipeline import cli, run, settings, template
 from pipeline.options import NewsbeamOptions, StreamOptions, _non_negative, _positive_float
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,10 +140,10 @@ def newsbeam_accepts(kind: str, name: str, value: str) -> bool:
         if name == "sdk_container_image":
             with contextlib.redirect_stderr(io.StringIO()):
                 return PipelineOptions(rest).view_as(WorkerOptions).sdk_container_image == value
-        cli.publication_days(options.date, options.since, options.until, dt.date(2026, 11, 29))
+        settings.publication_days(options.date, options.since, options.until, dt.date(2026, 11, 29))
     except (template.TemplateUsageError, SystemExit, argparse.ArgumentError, ValueError):
         return False
-    return cli.usage_problem(options, options.run_id or "default-run-id", None) is None  # type: ignore[arg-type]
+    return run.usage_problem(options, options.run_id or "default-run-id", None) is None  # type: ignore[arg-type]
 
 
 @dataclass
@@ -451,7 +452,10 @@ def test_the_copied_files_are_what_pip_install_needs(dockerfile: list[tuple[str,
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     copied = {source.rstrip("/") for found, _, _ in copies(dockerfile) for source in found}
     needed = {"pyproject.toml", "constraints.txt", "requirements-ner.txt", project["project"]["readme"]}
-    needed |= set(project["tool"]["setuptools"]["packages"])
+    include = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = find_packages(str(ROOT), include=include)
+    assert "transforms.fetch" in packages  # subpackages are found, so their top folder must be copied
+    needed |= {package.split(".")[0] for package in packages}
     assert needed <= copied, needed - copied
 
 
@@ -488,6 +492,7 @@ def test_dockerignore_keeps_local_state_out() -> None:
 
 
 @needs_cloud_sdk
+@pytest.mark.slow
 def test_cloud_build_uploads_the_copied_files_only(dockerfile: list[tuple[str, str]]) -> None:
     """build-image.sh passes the same ignore file to `gcloud builds submit`: the SDK's own reader decides the upload."""
     sdk = Path(shutil.which("gcloud") or "").resolve().parent.parent
@@ -547,6 +552,7 @@ def smoke_command(instructions: list[tuple[str, str]]) -> str:
     return shlex.split(smoke)[2]
 
 
+@pytest.mark.slow
 def test_smoke_command_loads_the_pinned_model_and_runs_here(dockerfile: list[tuple[str, str]], tmp_path: Path) -> None:
     """The image's smoke test, run with this venv from an empty folder: the installed package and its model load."""
     code = smoke_command(dockerfile)
@@ -570,6 +576,7 @@ def test_flex_template_entry_and_worker_entrypoint(dockerfile: list[tuple[str, s
     assert json.loads(of(dockerfile, "ENTRYPOINT")[-1]) == ["/opt/apache/beam/boot"]
 
 
+@pytest.mark.slow
 def test_main_py_exits_with_the_entrys_status(tmp_path: Path) -> None:
     """deploy/dataflow/main.py runs pipeline.template.main and exits with its code (2 here: a bad mode)."""
     tree = ast.parse((DATAFLOW_DIR / "main.py").read_text(encoding="utf-8"))
@@ -612,8 +619,17 @@ def test_metadata_is_a_dataflow_template_metadata(kind: str) -> None:
 def test_batch_only_notes_are_true() -> None:
     """The stream template marks some options "Batch only": run_stream must not read them, run_ingest must."""
     module = load_make_metadata()
-    stream = "".join(inspect.getsource(f) for f in (cli.run_stream, cli.shared_settings, cli.fetch_policy))
-    ingest = inspect.getsource(cli.run_ingest) + inspect.getsource(cli.finish_status)
+    stream = "".join(
+        inspect.getsource(f)
+        for f in (
+            run.run_stream,
+            settings.settings_from_options,
+            settings.fetch_policy,
+            settings.entity_settings,
+            settings.stream_config,
+        )
+    )
+    ingest = "".join(inspect.getsource(f) for f in (run.run_ingest, settings.ingest_config, run.finish_status))
     for name in module.BATCH_ONLY | module.AFTER_THE_RUN:
         assert f"nb.{name}" not in stream and f"nb.{name}" in ingest, name
 
@@ -901,6 +917,7 @@ def launches() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.slow
 def test_launch_builds_the_job_and_exits_0(launches: dict[str, Any], kind: str) -> None:
     run = launches[kind]
     assert run.code == 0, run.stderr
@@ -910,6 +927,7 @@ def test_launch_builds_the_job_and_exits_0(launches: dict[str, Any], kind: str) 
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.slow
 def test_launch_returns_at_once_without_waiting(launches: dict[str, Any], kind: str) -> None:
     run = launches[kind]
     assert run.waits == 0
@@ -919,16 +937,19 @@ def test_launch_returns_at_once_without_waiting(launches: dict[str, Any], kind: 
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.slow
 def test_launch_adds_the_dataflow_runner(launches: dict[str, Any], kind: str) -> None:
     run = launches[kind]
     assert f"template launch: newsbeam {kind} " in run.stderr and " --runner=DataflowRunner --detach\n" in run.stderr
     assert "on DataflowRunner" in run.stderr
 
 
+@pytest.mark.slow
 def test_launches_stay_offline(launches: dict[str, Any]) -> None:
     assert launches["guard"].attempts == []
 
 
+@pytest.mark.slow
 def test_input_option_with_separate_values() -> None:
     argv = ["ingest", "--input", "gs://my-bucket/in/", "--output", "gs://my-bucket/lake", "--runner", "DataflowRunner"]
     with NetworkGuard().active():
@@ -1131,6 +1152,7 @@ def test_run_job_refuses_an_unknown_kind(tmp_path: Path) -> None:
 
 @needs_cloud_sdk
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+@pytest.mark.slow
 def test_installed_gcloud_knows_every_command_and_flag(script: Path, tmp_path: Path) -> None:
     env = {
         **SCRIPT_ENV,
@@ -1145,6 +1167,7 @@ def test_installed_gcloud_knows_every_command_and_flag(script: Path, tmp_path: P
 
 
 @needs_cloud_sdk
+@pytest.mark.slow
 def test_gcloud_check_catches_a_wrong_flag() -> None:
     assert gcloud_problems(["dataflow", "flex-template", "run", "job", "--parameter", "a=b"]) == [
         "gcloud dataflow flex-template run: unknown flag --parameter"

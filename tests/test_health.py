@@ -393,6 +393,7 @@ def test_prune_state_of_a_missing_directory(tmp_path: Path) -> None:
     assert prune_state(None, str(tmp_path / FEED_STATE)) == 0
 
 
+@pytest.mark.slow
 def test_write_feed_state_in_a_pipeline_then_publish(tmp_path: Path) -> None:
     states = varied_states()
     output = str(tmp_path)
@@ -432,6 +433,7 @@ TWICE = "http://feeds.example/twice.xml"
 FILE = "seeds/feeds/local.xml"
 
 
+@pytest.mark.slow
 def test_feed_health_table() -> None:
     fetches = [
         make_fetch(OK, etag='"ok2"'),
@@ -521,6 +523,7 @@ def test_feed_health_table() -> None:
     pipeline.run().wait_until_finish()
 
 
+@pytest.mark.slow
 def test_feed_health_table_first_run_without_state_or_fetches() -> None:
     pipeline = new_pipeline()
     inputs = {
@@ -594,6 +597,7 @@ def test_health_partition_is_the_utc_fetch_date() -> None:
     assert health_partition(health_rows("x", 2)[0]) == "fetch_date=2024-04-02"
 
 
+@pytest.mark.slow
 def test_read_health_reads_this_runs_rows_only(health_output: Path) -> None:
     partitions = sorted(p.name for p in (health_output / FEED_HEALTH).iterdir())
     assert partitions == ["fetch_date=2024-04-01", "fetch_date=2024-04-02"]
@@ -606,11 +610,13 @@ def test_read_health_reads_this_runs_rows_only(health_output: Path) -> None:
     assert set(rows[0]) == set(FEED_HEALTH_SCHEMA.names)
 
 
+@pytest.mark.slow
 def test_read_health_of_a_run_without_rows(health_output: Path, tmp_path: Path) -> None:
     assert read_health(str(health_output), "never-ran") == []
     assert read_health(str(tmp_path / "empty-output"), "other") == []
 
 
+@pytest.mark.slow
 def test_read_health_does_not_read_a_run_whose_id_extends_this_one(health_output: Path) -> None:
     rows = read_health(str(health_output), "nightly")
     assert {row["run_id"] for row in rows} == {"nightly"}

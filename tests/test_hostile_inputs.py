@@ -20,7 +20,7 @@ import duckdb
 import pytest
 from support import ROOT, SEEDS, read_articles_pyarrow, read_dead_letters_pyarrow, run_summary
 
-from pipeline.cli import EXIT_NOTHING_READ, EXIT_OK, run_ingest
+from pipeline.run import EXIT_NOTHING_READ, EXIT_OK, run_ingest
 from transforms.errors import BlockedPath
 from transforms.sources import opml_reference, read_bytes, walk_local
 
@@ -98,6 +98,7 @@ def hostile_list(tmp_path: Path) -> Path:
     return lists / "subs.opml"
 
 
+@pytest.mark.slow
 def test_a_feed_list_reads_only_files_inside_its_folder(hostile_list: Path, tmp_path: Path) -> None:
     output = tmp_path / "out"
     result = ingest_process([str(hostile_list)], output)
@@ -124,6 +125,7 @@ def test_a_feed_list_reads_only_files_inside_its_folder(hostile_list: Path, tmp_
     assert "BlockedPath" in result.stderr  # refusals are said at the end of the run, not only stored
 
 
+@pytest.mark.slow
 def test_local_files_in_feed_lists_can_be_switched_off(tmp_path: Path) -> None:
     lists = tmp_path / "lists"
     lists.mkdir()
@@ -191,6 +193,7 @@ def test_read_bytes_inside_a_folder_refuses_escapes(tmp_path: Path) -> None:
 # ==========================================================================
 
 
+@pytest.mark.slow
 def test_a_fifo_given_as_input_is_refused_not_waited_on(tmp_path: Path) -> None:
     fifo = tmp_path / "feed.xml"
     os.mkfifo(fifo)
@@ -201,6 +204,7 @@ def test_a_fifo_given_as_input_is_refused_not_waited_on(tmp_path: Path) -> None:
     assert [d["error_type"] for d in dead] == ["NotARegularFile"]
 
 
+@pytest.mark.slow
 def test_special_files_in_an_input_folder_are_skipped_and_counted(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
@@ -229,6 +233,7 @@ def test_walk_local_rules(tmp_path: Path) -> None:
     assert skipped == {"special_file": 1}
 
 
+@pytest.mark.slow
 def test_an_input_that_does_not_exist_is_said_and_fails_the_run(tmp_path: Path) -> None:
     code, _, err = ingest([str(tmp_path / "missing.xml")], tmp_path / "out")
     assert code == EXIT_NOTHING_READ
@@ -236,12 +241,14 @@ def test_an_input_that_does_not_exist_is_said_and_fails_the_run(tmp_path: Path) 
     assert "nothing could be read" in err
 
 
+@pytest.mark.slow
 def test_a_missing_input_beside_a_good_one_is_a_warning(tmp_path: Path) -> None:
     code, _, err = ingest([str(tmp_path / "missing.xml"), str(SEEDS / "articles" / "wire_story.txt")], tmp_path / "o")
     assert code == EXIT_OK
     assert "warning" in err and "missing.xml" in err
 
 
+@pytest.mark.slow
 def test_a_file_name_that_is_not_utf8_is_read_and_stored_with_replacement(tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
@@ -264,6 +271,7 @@ def test_a_file_name_that_is_not_utf8_is_read_and_stored_with_replacement(tmp_pa
 # ==========================================================================
 
 
+@pytest.mark.slow
 def test_an_output_folder_inside_the_input_folder_is_never_read_back(tmp_path: Path) -> None:
     data = tmp_path / "data"
     shutil.copytree(SEEDS / "articles", data)
@@ -279,6 +287,7 @@ def test_an_output_folder_inside_the_input_folder_is_never_read_back(tmp_path: P
     assert not [d for d in read_dead_letters_pyarrow(output) if "/out/" in d["source"]]
 
 
+@pytest.mark.slow
 def test_an_older_output_without_marker_is_recognised(tmp_path: Path) -> None:
     data = tmp_path / "data"
     shutil.copytree(SEEDS / "articles", data)
@@ -296,6 +305,7 @@ def test_an_older_output_without_marker_is_recognised(tmp_path: Path) -> None:
 # ==========================================================================
 
 
+@pytest.mark.slow
 def test_implausible_publication_dates_do_not_become_partitions(tmp_path: Path) -> None:
     records = [
         {
@@ -344,6 +354,7 @@ def test_a_dead_letter_is_storable_whatever_its_text(tmp_path: Path) -> None:
     assert table.num_rows == 1
 
 
+@pytest.mark.slow
 def test_a_feed_list_dropped_in_a_landing_folder_reads_nothing_outside_it(tmp_path: Path) -> None:
     """A running stream's --watch folder: a dropped OPML naming outside files, a FIFO, an escaping link."""
     (tmp_path / "secret.xml").write_text(feed(SECRET, "https://secret.example/1"))

@@ -269,6 +269,7 @@ def test_rule_2_of_a_rule_1_url_is_rule_2_of_the_link(url: str) -> None:
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not found at {CORPUS}")
+@pytest.mark.slow
 def test_real_feed_links_lose_their_trackers_and_no_two_articles_share_an_id() -> None:
     import feedparser
 

@@ -30,6 +30,9 @@ from pipeline.cli import main
 from schemas import ARTICLE_SCHEMA, SCHEMA_VERSION, to_arrow_table
 from transforms.identify import ID_RULE, UNREADABLE, ReadExistingIds, canonical_url, url_id
 
+# slow tier: every test here runs a Beam pipeline
+pytestmark = pytest.mark.slow
+
 #: The stories of the test feed: guid → link (None: an entry known by its guid only).
 STORIES = {
     "dw-1": "https://www.dw.com/en/harbour-reopens/a-75995188?maca=en-rss-en-all-1573-rdf",

@@ -1,7 +1,12 @@
-"""``Deduplicate`` and ``ReadExistingIds``: one row per ``article_id``, within a run and across runs."""
+"""``Deduplicate``, its streaming twin ``DeduplicateContinuously``, and ``ReadExistingIds``.
+
+One row per ``article_id``, within a run and across runs; in a stream, one
+output per id for its life (``TestStream`` on the BundleBasedDirectRunner).
+"""
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Optional
@@ -10,12 +15,15 @@ import apache_beam as beam
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that, equal_to
-from apache_beam.utils.timestamp import Timestamp
-from support import blank_article, counters, new_pipeline
+from apache_beam.transforms.window import TimestampedValue
+from apache_beam.utils.timestamp import Duration, Timestamp
+from stream_support import ARTICLE_CODER, BASE, article, at, collected, collector, streaming_pipeline
+from support import blank_article, counters, matcher, new_pipeline
 
 from schemas import ARTICLE_SCHEMA, Article, to_arrow_table
-from transforms.identify import Deduplicate, ReadExistingIds, article_id, canonical_url
+from transforms.identify import Deduplicate, DeduplicateContinuously, ReadExistingIds, article_id, canonical_url
 
 INGESTED_AT = Timestamp.from_utc_datetime(datetime(2024, 4, 1, tzinfo=UTC))
 
@@ -99,10 +107,12 @@ def result(existing: Path) -> Any:
     return outcome
 
 
+@pytest.mark.slow
 def test_dedup_outputs(result: Any) -> None:
     assert str(result.state) == "DONE"
 
 
+@pytest.mark.slow
 def test_dedup_counters_against_previous_runs(result: Any) -> None:
     values = counters(result, step_prefix="Identify/")
     assert values["duplicates.in_run"] == 3  # two extra copies of x, one of z
@@ -111,6 +121,7 @@ def test_dedup_counters_against_previous_runs(result: Any) -> None:
     assert len(NEW) == 3 + values["duplicates"]
 
 
+@pytest.mark.slow
 def test_dedup_counters_without_previous_runs(result: Any) -> None:
     values = counters(result, step_prefix="IdentifyAlone/")
     assert values["duplicates.in_run"] == 4  # x twice, z once, w once
@@ -140,3 +151,110 @@ def test_ids_of_the_fixture_duplicates_agree() -> None:
         == "http://digest.example.com/items/footpath.html"
     )
     assert canonical_url("/news/relative") is None and canonical_url("mailto:desk@example.org") is None
+
+
+# --------------------------------------------------------------------------
+# DeduplicateContinuously (streaming) on a TestStream
+# --------------------------------------------------------------------------
+
+
+def polls(*steps: tuple[float, list[str]], written: Optional[list[str]] = None, ttl: float = 100.0) -> Any:
+    """Runs ``DeduplicateContinuously(ttl)`` over polls: each step (t, ids) adds the ids stamped t, then moves the watermark to t.
+
+    A step with no ids only moves the watermark. Returns (emitted (id, t) pairs, dropped (source, t) pairs).
+    """
+    stream = TestStream(coder=ARTICLE_CODER).advance_watermark_to(BASE - Duration(seconds=3600))
+    for moment, ids in steps:
+        if ids:
+            stream = stream.add_elements([TimestampedValue(article(i), at(moment)) for i in ids])
+        stream = stream.advance_watermark_to(at(moment))
+    stream = stream.advance_watermark_to_infinity()
+
+    def stamped(record: Any, moment: Any = beam.DoFn.TimestampParam) -> tuple[Any, float]:
+        return record, float(moment - BASE)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        with streaming_pipeline() as p:
+            previous = p | "Written" >> beam.Create(written) if written is not None else None
+            out = p | stream | DeduplicateContinuously(ttl, previous)
+            emitted = out["articles"] | "StampArticles" >> beam.Map(
+                lambda a, moment=beam.DoFn.TimestampParam: (a.article_id, float(moment - BASE))
+            )
+            dropped = out["duplicates"] | "StampDuplicates" >> beam.Map(stamped)
+            assert_that(emitted, matcher(collector(scratch, "emitted")), label="CollectEmitted")
+            assert_that(dropped, matcher(collector(scratch, "dropped")), label="CollectDropped")
+        return sorted(collected(scratch, "emitted")), sorted(collected(scratch, "dropped"))
+
+
+@pytest.mark.slow
+def test_dedupe_emits_an_id_once_however_many_polls_see_it() -> None:
+    emitted, dropped = polls(
+        (10, ["x", "y"]), (20, ["x", "y"]), (30, ["x"]), (40, ["x", "y", "z"]), (50, ["z"]), ttl=1000
+    )
+    assert emitted == [("x", 10.0), ("y", 10.0), ("z", 40.0)]
+    assert dropped == sorted(
+        [(f"http://feeds.test/{i}", float(t)) for t, i in [(20, "x"), (20, "y"), (30, "x"), (40, "x"), (40, "y")]]
+        + [("http://feeds.test/z", 50.0)]
+    )
+
+
+@pytest.mark.slow
+def test_dedupe_forgets_an_id_ttl_after_its_last_sighting() -> None:
+    emitted, dropped = polls(
+        (10, ["x"]),
+        (20, ["x"]),  # duplicate; expiry now 120
+        (119, []),  # watermark just before the expiry
+        (119.5, ["x"]),  # still remembered: duplicate, expiry pushed to 219.5
+        (210, []),  # past the first expiry, not the second
+        (215, ["x"]),  # still a duplicate; expiry 315
+        (400, []),  # past 315: forgotten
+        (401, ["x"]),  # a new sighting: emitted again
+        (402, ["x"]),  # and remembered again
+    )
+    assert emitted == [("x", 10.0), ("x", 401.0)]
+    assert [t for _, t in dropped] == [20.0, 119.5, 215.0, 402.0]
+
+
+@pytest.mark.slow
+def test_dedupe_id_seen_every_half_ttl_is_never_emitted_again() -> None:
+    steps: list[tuple[float, list[str]]] = []
+    for n in range(21):  # 0 … 1000: ten TTLs long
+        steps += [(n * 50.0, ["x"]), (n * 50.0 + 49.0, [])]
+    emitted, dropped = polls(*steps, ttl=100)
+    assert emitted == [("x", 0.0)]
+    assert len(dropped) == 20
+
+
+@pytest.mark.slow
+def test_dedupe_id_seen_every_one_and_a_half_ttl_is_emitted_each_time() -> None:
+    steps: list[tuple[float, list[str]]] = []
+    for n in range(4):
+        steps += [(n * 150.0, ["x"]), (n * 150.0 + 149.0, [])]
+    emitted, dropped = polls(*steps, ttl=100)
+    assert emitted == [("x", 0.0), ("x", 150.0), ("x", 300.0), ("x", 450.0)]
+    assert dropped == []
+
+
+@pytest.mark.slow
+def test_dedupe_suppresses_ids_written_before() -> None:
+    emitted, dropped = polls(
+        (10, ["old", "new"]),
+        (20, ["old", "new"]),
+        (500, []),  # well past the TTL: "new" is forgotten, "old" must stay suppressed
+        (510, ["old", "new"]),
+        written=["old", "older"],
+    )
+    assert emitted == [("new", 10.0), ("new", 510.0)]
+    assert sorted(dropped) == [
+        ("http://feeds.test/new", 20.0),
+        ("http://feeds.test/old", 10.0),
+        ("http://feeds.test/old", 20.0),
+        ("http://feeds.test/old", 510.0),
+    ]
+
+
+@pytest.mark.slow
+def test_dedupe_with_no_written_ids_collection() -> None:
+    emitted, dropped = polls((10, ["a", "a", "b"]), written=[])
+    assert emitted == [("a", 10.0), ("b", 10.0)]
+    assert dropped == [("http://feeds.test/a", 10.0)]

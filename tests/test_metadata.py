@@ -439,6 +439,7 @@ def _corpus_dates() -> list[str]:
 
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason=f"shared corpus not found at {CORPUS}")
+@pytest.mark.slow
 def test_parse_date_on_every_corpus_date() -> None:
     """Every date of the real feeds: read, and the same instant as feedparser's wherever feedparser reads it.
 

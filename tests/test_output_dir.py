@@ -27,8 +27,9 @@ from feedserver import FeedServer, Response, rss
 from support import ROOT, SEEDS, run_summary
 from test_flex_template import NetworkGuard
 
-from pipeline.cli import EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, run_ingest
 from pipeline.output import LOCK, OutputLock, process_start
+from pipeline.run import EXIT_LOCKED, EXIT_OK, EXIT_USAGE, run_ingest
+from pipeline.signals import EXIT_INTERRUPTED
 from pipeline.summary import build_summary, print_summary
 
 ARTICLES = SEEDS / "articles"
@@ -86,6 +87,7 @@ def slow_feed(server: FeedServer, seconds: float) -> str:
 # ==========================================================================
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_write_every_article_once(tmp_path: Path) -> None:
     output = tmp_path / "out"
     with FeedServer() as server:
@@ -115,6 +117,7 @@ def _dead_pid() -> int:
     return process.pid
 
 
+@pytest.mark.slow
 def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     output = tmp_path / "out"
     output.mkdir()
@@ -126,6 +129,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path: Path) -> None:
     assert run_summary(output)["recovered"]
 
 
+@pytest.mark.slow
 def test_a_reused_pid_does_not_keep_a_dead_lock(tmp_path: Path) -> None:
     """Our own pid, with another start time: the process that wrote the lock is gone, its pid reused."""
     output = tmp_path / "out"
@@ -137,6 +141,7 @@ def test_a_reused_pid_does_not_keep_a_dead_lock(tmp_path: Path) -> None:
     assert code == EXIT_OK, err
 
 
+@pytest.mark.slow
 def test_a_live_lock_of_another_host_is_respected_until_its_heartbeat_stops(tmp_path: Path) -> None:
     output = tmp_path / "out"
     output.mkdir()
@@ -151,6 +156,7 @@ def test_a_live_lock_of_another_host_is_respected_until_its_heartbeat_stops(tmp_
     assert "took over" in err
 
 
+@pytest.mark.slow
 def test_a_held_lock_is_kept_fresh_and_released(tmp_path: Path) -> None:
     output = tmp_path / "out"
     with OutputLock(str(output), "holder", heartbeat=0.2).acquire() as lock:
@@ -167,6 +173,7 @@ def test_a_held_lock_is_kept_fresh_and_released(tmp_path: Path) -> None:
 # ==========================================================================
 
 
+@pytest.mark.slow
 def test_a_run_id_already_used_is_refused_and_nothing_is_overwritten(tmp_path: Path) -> None:
     output = tmp_path / "out"
     assert ingest([str(ARTICLES)], output, "--run-id", "nightly-1")[0] == EXIT_OK
@@ -179,6 +186,7 @@ def test_a_run_id_already_used_is_refused_and_nothing_is_overwritten(tmp_path: P
     assert sorted(article_ids(output)) == before
 
 
+@pytest.mark.slow
 def test_a_run_id_with_published_files_but_no_summary_is_refused(tmp_path: Path) -> None:
     output = tmp_path / "out"
     assert ingest([str(ARTICLES)], output, "--run-id", "r1")[0] == EXIT_OK
@@ -211,6 +219,7 @@ KILL_WHILE_PUBLISHING = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_run_killed_while_publishing_is_completed_by_the_next_run(tmp_path: Path) -> None:
     output = tmp_path / "out"
     argv = command([str(SEEDS)], output, "--run-id", "killed")[3:]
@@ -233,6 +242,7 @@ def test_a_run_killed_while_publishing_is_completed_by_the_next_run(tmp_path: Pa
     assert not (output / "_staging").exists()
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_says_one_line_and_its_staging_is_removed_next_time(tmp_path: Path) -> None:
     output = tmp_path / "out"
     with FeedServer() as server:
@@ -254,6 +264,7 @@ def test_an_interrupted_run_says_one_line_and_its_staging_is_removed_next_time(t
     assert not (output / "runs" / "stopped.json").exists()
 
 
+@pytest.mark.slow
 def test_staging_of_a_live_run_is_left_alone(tmp_path: Path) -> None:
     """A detached job (or a run of another host) still staging: the next local run must not touch it."""
     output = tmp_path / "out"
@@ -271,6 +282,7 @@ def test_staging_of_a_live_run_is_left_alone(tmp_path: Path) -> None:
 # ==========================================================================
 
 
+@pytest.mark.slow
 def test_a_dataflow_dry_run_builds_the_job_and_exits_0(tmp_path: Path) -> None:
     guard = NetworkGuard()
     with guard.active():

@@ -32,15 +32,38 @@ SETUPTOOLS = PROJECT["tool"]["setuptools"]
 SDIST_NAME = f"{PROJECT['project']['name']}-{PROJECT['project']['version']}"
 
 
+#: The top-level packages newsbeam ships; every package under them ships too.
+TOP_PACKAGES = ("pipeline", "transforms", "schemas")
+
+
+def packages_on_disk() -> list[str]:
+    """Every package of the checkout under the top-level ones (a folder with an ``__init__.py``), dotted."""
+    return sorted(
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in TOP_PACKAGES
+        for init in (ROOT / top).rglob("__init__.py")
+        if "__pycache__" not in init.parts
+    )
+
+
 def expected_members() -> set[str]:
-    """Every module of the packages pyproject.toml lists, and their package data, as paths inside the sdist."""
+    """Every module of every package on disk, and the declared package data, as paths inside the sdist."""
     members = set()
-    for package in SETUPTOOLS["packages"]:
-        members |= {str(p.relative_to(ROOT)) for p in (ROOT / package).glob("*.py")}
+    for package in packages_on_disk():
+        members |= {str(p.relative_to(ROOT)) for p in (ROOT / package.replace(".", "/")).glob("*.py")}
     for package, patterns in SETUPTOOLS["package-data"].items():
         for pattern in patterns:
             members |= {str(p.relative_to(ROOT)) for p in (ROOT / package).glob(pattern)}
     return members
+
+
+def test_every_package_on_disk_is_found_by_the_build() -> None:
+    """pyproject's ``packages.find`` takes every subpackage (a listed ``packages`` would miss new ones)."""
+    from setuptools import find_packages
+
+    found = set(find_packages(str(ROOT), include=SETUPTOOLS["packages"]["find"]["include"]))
+    assert set(packages_on_disk()) <= found, set(packages_on_disk()) - found
+    assert "transforms.fetch" in found
 
 
 def sdist_members(archive: Path) -> set[str]:
@@ -61,16 +84,19 @@ def test_package_data_and_modules_are_declared() -> None:
     assert "transforms/data/entities.json" in members
 
 
+@pytest.mark.slow
 def test_stager_builds_the_sdist(beam_sdist: Path) -> None:
     assert beam_sdist.name == f"{SDIST_NAME}.tar.gz" and beam_sdist.is_file()
 
 
+@pytest.mark.slow
 def test_sdist_holds_the_packages_and_their_data(beam_sdist: Path) -> None:
     members = sdist_members(beam_sdist)
     assert expected_members() <= members, expected_members() - members
     assert "pyproject.toml" in members and "PKG-INFO" in members
 
 
+@pytest.mark.slow
 def test_sdist_installs_and_imports_away_from_the_checkout(beam_sdist: Path, tmp_path: Path) -> None:
     """pip-installed from the sdist into a folder, imported from an empty folder with only that on PYTHONPATH."""
     target, empty = tmp_path / "site", tmp_path / "cwd"
@@ -80,10 +106,11 @@ def test_sdist_installs_and_imports_away_from_the_checkout(beam_sdist: Path, tmp
     done = subprocess.run(install, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     probe = (
-        "import json, sys, pipeline.cli, transforms.parse, transforms.entities, schemas;"
+        "import importlib, json, sys, transforms.entities;"
         "transforms.entities.EntityRecognizer.from_file();"
-        "print(json.dumps({'path': sys.path, 'files': [pipeline.cli.__file__, transforms.parse.__file__,"
-        " schemas.__file__, str(transforms.entities.DATA_FILE)]}))"
+        f"modules = [importlib.import_module(m) for m in {packages_on_disk()!r}];"
+        "print(json.dumps({'path': sys.path, 'files': [m.__file__ for m in modules]"
+        " + [str(transforms.entities.DATA_FILE)]}))"
     )
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     done = subprocess.run(
@@ -98,6 +125,7 @@ def test_sdist_installs_and_imports_away_from_the_checkout(beam_sdist: Path, tmp
         assert Path(file).exists()
 
 
+@pytest.mark.slow
 def test_dataflow_dry_run_with_setup_file() -> None:
     """The batch job built for Dataflow with ``--setup_file`` instead of a worker image, offline."""
     args = [a for a in LAUNCHER_ARGS if not a.startswith("--template_location")]

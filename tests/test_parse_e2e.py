@@ -19,7 +19,10 @@ import pytest
 from feedserver import FeedServer, static
 from support import read_articles_pyarrow, read_dead_letters_pyarrow, run_summary
 
-from pipeline.cli import run_ingest
+from pipeline.run import run_ingest
+
+# slow tier: every test here runs a whole ingest
+pytestmark = pytest.mark.slow
 
 COMMON = ["--runner", "DirectRunner", "--entities", "off", "--progress-seconds", "0"]
 HTTP = ["--allow-private-hosts", "--per-host-delay", "0", "--fetch-retries", "0", "--fetch-deadline", "10"]

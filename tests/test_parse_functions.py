@@ -19,16 +19,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas import RawDocument
-from transforms.parse import (
-    _FIELDS,
-    Failure,
-    JsonCursor,
-    is_capped,
-    iter_document,
-    parse_document,
-    xml_safe,
-    xml_truncation,
-)
+from transforms.formats.base import Failure
+from transforms.formats.feed import xml_safe, xml_truncation
+from transforms.formats.json_document import JsonCursor
+from transforms.formats.record_fields import FIELDS
+from transforms.parse import is_capped, iter_document, parse_document
 
 
 def _doc(source: str, payload: bytes, source_type: str = "file") -> RawDocument:
@@ -40,9 +35,9 @@ def _doc(source: str, payload: bytes, source_type: str = "file") -> RawDocument:
 # --------------------------------------------------------------------------
 
 # The field names are the parser's own (data, one list); the rule below is written out apart.
-_TITLE_KEYS = _FIELDS["title"]
-_BODY_KEYS = _FIELDS["body"]
-_URL_KEYS = _FIELDS["url"]
+_TITLE_KEYS = FIELDS["title"]
+_BODY_KEYS = FIELDS["body"]
+_URL_KEYS = FIELDS["url"]
 _CONTAINERS = ("articles", "items", "entries", "results", "data", "docs", "documents", "stories", "response", "hits")
 
 

@@ -24,8 +24,8 @@ from support import ROOT, SEEDS, counters, document, new_pipeline
 
 from schemas import RawDocument
 from transforms.errors import DEAD_LETTER
-from transforms.parse import ParseDocuments, binary_kind, parse_document
-from transforms.text import decode_bytes, html_to_text, normalise_text
+from transforms.parse import ParseDocuments, parse_document
+from transforms.text import binary_kind, decode_bytes, html_to_text, normalise_text
 
 ARTICLE_PAGES = ROOT.parent / "shared" / "corpora" / "article_pages" / "html"
 
@@ -84,6 +84,7 @@ def _item(n: int, description: str = "", title: str = "") -> str:
 
 
 @pytest.mark.parametrize("separator", ["\u0085", "\u2028", "\u2029"])  # JSON escapes the C0 separators
+@pytest.mark.slow
 def test_json_lines_with_unicode_line_separators_inside_strings_stay_whole(separator: str) -> None:
     records = [
         {"title": f"First{separator}story", "text": f"One paragraph{separator}and the next."},
@@ -96,6 +97,7 @@ def test_json_lines_with_unicode_line_separators_inside_strings_stay_whole(separ
     assert values["read"] == 2 and values["articles_parsed"] == 2
 
 
+@pytest.mark.slow
 def test_json_lines_tolerate_crlf_and_blank_lines() -> None:
     payload = b'{"title": "A", "text": "x"}\r\n\r\n{"title": "B", "text": "y"}\r\n'
     articles, dead, _ = _run([_doc("dump/crlf.jsonl", payload)])
@@ -103,6 +105,7 @@ def test_json_lines_tolerate_crlf_and_blank_lines() -> None:
     assert sorted(a.raw for a in articles) == ['{"title": "A", "text": "x"}', '{"title": "B", "text": "y"}']
 
 
+@pytest.mark.slow
 def test_json_lines_in_a_json_file_with_a_separator_inside_a_string() -> None:
     """A .json file holding JSON Lines (read line by line) must not split at U+2028 either."""
     payload = '{"title": "A\u2028B", "text": "x"}\n{"title": "C", "text": "y"}\n'.encode()
@@ -125,6 +128,7 @@ XHTML = (
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "UTF-8", "iso-8859-1", "windows-1252"])
+@pytest.mark.slow
 def test_xhtml_page_with_xml_declaration_is_an_article(encoding: str) -> None:
     codec = "utf-8" if encoding.lower() == "utf-8" else "cp1252"
     payload = XHTML.format(encoding=encoding).replace("’", "'").encode(codec)
@@ -134,6 +138,7 @@ def test_xhtml_page_with_xml_declaration_is_an_article(encoding: str) -> None:
     assert "40,000 books" in articles[0].body and list(articles[0].authors) == ["Lena Graf"]
 
 
+@pytest.mark.slow
 def test_xhtml_inside_feed_content_keeps_its_text() -> None:
     """A feed whose HTML content carries its own XML declaration: lxml gets bytes, the text is kept."""
     content = '<![CDATA[<?xml version="1.0" encoding="utf-8"?><div><p>Text after a declaration.</p></div>]]>'
@@ -143,6 +148,7 @@ def test_xhtml_inside_feed_content_keeps_its_text() -> None:
 
 
 @pytest.mark.skipif(not ARTICLE_PAGES.exists(), reason="../shared/corpora/article_pages is absent")
+@pytest.mark.slow
 def test_every_real_xhtml_page_of_the_corpus_is_an_article() -> None:
     pages = []
     for path in sorted(ARTICLE_PAGES.glob("*.html.gz")):
@@ -161,6 +167,7 @@ def test_every_real_xhtml_page_of_the_corpus_is_an_article() -> None:
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_character_reference_to_a_surrogate_costs_no_entry() -> None:
     feed = _rss(_item(1, title="Bad &#xD800; reference", description="Body &#xDFFF; one."), _item(2), _item(3))
     articles, dead, values = _run([_doc("feeds/surrogate-ref.xml", feed)])
@@ -174,12 +181,14 @@ def test_character_reference_to_a_surrogate_costs_no_entry() -> None:
 
 
 @pytest.mark.parametrize("reference", ["&#0;", "&#x110000;", "&#99999999999999999999;", "&#xFFFE;"])
+@pytest.mark.slow
 def test_references_no_text_can_hold_become_replacement_characters(reference: str) -> None:
     feed = _rss(_item(1, title=f"Odd {reference} title"), _item(2))
     articles, dead, _ = _run([_doc("feeds/odd-ref.xml", feed)])
     assert dead == [] and sorted(a.title for a in articles) == ["Odd \ufffd title", "Story number 2"]
 
 
+@pytest.mark.slow
 def test_lone_surrogates_in_any_json_field_are_replaced_and_counted() -> None:
     record = (
         '{"title": "T \\ud800 x", "text": "Body \\udfff.", "url": "https://s.example/\\ud800", '
@@ -209,6 +218,7 @@ def test_surrogate_pair_split_over_two_escapes_is_one_character() -> None:
     assert parsed.articles[0].title == "Smile \U0001f600" and list(parsed.articles[0].encoding.repairs) == []
 
 
+@pytest.mark.slow
 def test_dead_lettered_record_with_a_lone_surrogate_keeps_a_storable_payload() -> None:
     payload = b'["not an object \\ud800", {"title": "Fine", "text": "x"}]'
     articles, dead, _ = _run([_doc("dump/string-record.json", payload)])
@@ -224,6 +234,7 @@ def test_dead_lettered_record_with_a_lone_surrogate_keeps_a_storable_payload() -
 
 
 @pytest.mark.parametrize("control", ["\x07", "\x0c", "\x1b", "\x00", "\x01", "\x7f"])
+@pytest.mark.slow
 def test_one_control_character_in_a_plain_text_description_keeps_the_body(control: str) -> None:
     feed = _rss(_item(1, description=f"A plain-text body with one{control} control character in it."))
     articles, dead, values = _run([_doc("feeds/control.xml", feed)])
@@ -246,6 +257,7 @@ def test_deeply_nested_html_keeps_its_text(depth: int) -> None:
     assert normalise_text(html_to_text(markup)) == "Before.\n\nDeep text.\n\nAfter."
 
 
+@pytest.mark.slow
 def test_deeply_nested_html_page_keeps_its_body() -> None:
     page = (
         "<html><head><title>Nested page</title></head><body>"
@@ -272,6 +284,7 @@ FULL = _rss(_item(1), _item(2), _item(3))
         FULL.index(b"The body of story 3") + 4,  # inside its description
     ],
 )
+@pytest.mark.slow
 def test_feed_cut_off_inside_an_entry_keeps_complete_entries_and_dead_letters_the_rest(cut: int) -> None:
     articles, dead, values = _run([_doc("feeds/cut.xml", FULL[:cut])])
     assert sorted(a.guid for a in articles) == ["story-1", "story-2"]
@@ -281,6 +294,7 @@ def test_feed_cut_off_inside_an_entry_keeps_complete_entries_and_dead_letters_th
     assert values["read"] == 3  # two articles and the cut-off rest
 
 
+@pytest.mark.slow
 def test_feed_cut_off_between_entries_is_still_a_dead_letter() -> None:
     cut = FULL.index(b"</channel>")
     articles, dead, _ = _run([_doc("feeds/cut-between.xml", FULL[:cut])])
@@ -288,12 +302,14 @@ def test_feed_cut_off_between_entries_is_still_a_dead_letter() -> None:
     assert [d.error_type for d in dead] == ["TruncatedDocument"]
 
 
+@pytest.mark.slow
 def test_feed_cut_off_before_its_first_entry_is_one_dead_letter() -> None:
     cut = FULL.index(b"<link>https://hostile.example.org/1") + 12
     articles, dead, _ = _run([_doc("feeds/cut-early.xml", FULL[:cut])])
     assert articles == [] and [d.error_type for d in dead] == ["TruncatedDocument"]
 
 
+@pytest.mark.slow
 def test_atom_feed_cut_off_inside_an_entry() -> None:
     atom = (
         b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>A</title>'
@@ -306,6 +322,7 @@ def test_atom_feed_cut_off_inside_an_entry() -> None:
     assert [a.title for a in articles] == ["Whole"] and [d.error_type for d in dead] == ["TruncatedDocument"]
 
 
+@pytest.mark.slow
 def test_ill_formed_but_complete_feed_is_not_called_truncated() -> None:
     """Unescaped HTML and ampersands make a feed ill-formed, not cut off: every entry is kept."""
     feed = _rss(_item(1, description="Shops & stalls, <b>bold and never closed."), _item(2, description="x<br>y"))
@@ -331,6 +348,7 @@ def test_ill_formed_but_complete_feed_is_not_called_truncated() -> None:
         (b'[{"title": "A", "text": "x"} {"title": "B", "text": "y"}]', ["A"], "UnreadableDocument"),
     ],
 )
+@pytest.mark.slow
 def test_json_document_that_breaks_off_keeps_the_records_before_the_break(
     payload: bytes, kept: list[str], error: str
 ) -> None:
@@ -348,6 +366,7 @@ def test_json_document_that_breaks_off_keeps_the_records_before_the_break(
 
 @pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
 @pytest.mark.parametrize("declared", [True, False])
+@pytest.mark.slow
 def test_utf16_and_utf32_xml_without_bom_is_read(codec: str, declared: bool) -> None:
     feed = _rss(_item(1, title="Zürich café"), _item(2)).decode("utf-8")
     if declared:
@@ -375,6 +394,7 @@ def many_records(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_every_record_of_a_large_json_file_is_parsed_and_counted(many_records: Path) -> None:
     """20,000 records, four times the per-feed cap: a local record dump is not a feed and is not cut."""
     articles, dead, values = _run([document(many_records)], max_entries=5000)
@@ -384,6 +404,7 @@ def test_every_record_of_a_large_json_file_is_parsed_and_counted(many_records: P
     assert values.get("documents_capped", 0) == 0
 
 
+@pytest.mark.slow
 def test_feed_over_the_cap_is_cut_and_the_cut_is_counted() -> None:
     feed = _rss(*(_item(n) for n in range(1, 13)))
     articles, dead, values = _run([_doc("feeds/long.xml", feed)], max_entries=5)
@@ -393,6 +414,7 @@ def test_feed_over_the_cap_is_cut_and_the_cut_is_counted() -> None:
     assert values["read"] == 6  # five articles and the one dead letter holding the rest
 
 
+@pytest.mark.slow
 def test_json_feed_fetched_over_http_is_a_feed_and_is_capped() -> None:
     feed = {
         "version": "https://jsonfeed.org/version/1.1",

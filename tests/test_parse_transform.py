@@ -19,7 +19,8 @@ from support import SEEDS, counters, document, matcher, new_pipeline
 
 from schemas import RawDocument
 from transforms.errors import DEAD_LETTER
-from transforms.parse import ParseDocuments, binary_kind
+from transforms.parse import ParseDocuments
+from transforms.text import binary_kind
 
 FIXTURES = [
     "000_74ba0ad98bda6786.txt",
@@ -217,10 +218,12 @@ def result() -> Any:
     return outcome
 
 
+@pytest.mark.slow
 def test_parse_outputs(result: Any) -> None:
     assert str(result.state) == "DONE"
 
 
+@pytest.mark.slow
 def test_parse_counters(result: Any) -> None:
     values = counters(result)
     articles = sum(ARTICLES_PER_SOURCE.values())
@@ -230,6 +233,13 @@ def test_parse_counters(result: Any) -> None:
     formats = Counter({k.removeprefix("documents."): v for k, v in values.items() if k.startswith("documents.")})
     # not_a_feed.xml fails before its format is counted.
     assert formats == Counter({"feed": 9, "text": 2, "json": 2, "jsonl": 1, "html": 1})
+
+
+@pytest.mark.slow
+def test_feeds_read_in_spite_of_a_flaw_are_counted_by_kind(result: Any) -> None:
+    """illformed.xml is not well-formed XML: feedparser's forgiving parser reads it, and that is counted."""
+    bozo = {k: v for k, v in counters(result).items() if k.startswith("feeds.bozo.")}
+    assert bozo == {"feeds.bozo.not_well_formed_invalid_token": 1}
 
 
 def _parse_one(name: str, payload: bytes) -> tuple[beam.Pipeline, dict[str, Any]]:
@@ -243,6 +253,7 @@ def _parse_one(name: str, payload: bytes) -> tuple[beam.Pipeline, dict[str, Any]
     return pipeline, parsed
 
 
+@pytest.mark.slow
 def test_text_article_starting_with_bracket_is_text() -> None:
     payload = b"[Updated] Bridge closed after lorry crash\nThe bridge over the estuary was closed on Monday after a lorry hit its railing.\n"
     pipeline, parsed = _parse_one("scrapes/bridge.txt", payload)
@@ -262,6 +273,7 @@ def test_text_article_starting_with_bracket_is_text() -> None:
     pipeline.run().wait_until_finish()
 
 
+@pytest.mark.slow
 def test_relative_rss_link_is_resolved_against_the_channel_link() -> None:
     payload = (
         b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>T</title>'
@@ -279,6 +291,7 @@ def test_relative_rss_link_is_resolved_against_the_channel_link() -> None:
     pipeline.run().wait_until_finish()
 
 
+@pytest.mark.slow
 def test_cp1252_bytes_declared_utf8_decode_as_cp1252() -> None:
     story = (
         "Le château du port rouvre ses portes après deux ans de travaux. « C’est une renaissance », a déclaré la "
@@ -298,6 +311,7 @@ def test_cp1252_bytes_declared_utf8_decode_as_cp1252() -> None:
     pipeline.run().wait_until_finish()
 
 
+@pytest.mark.slow
 def test_one_bad_record_never_costs_the_rest() -> None:
     """A JSON array with a non-object and an empty record: two dead letters, the good record kept."""
     payload = json.dumps(
@@ -316,6 +330,7 @@ def test_one_bad_record_never_costs_the_rest() -> None:
     assert (values["read"], values["articles_parsed"], values["dead_letter.parse"]) == (3, 1, 2)
 
 
+@pytest.mark.slow
 def test_binary_files_are_dead_lettered_with_their_bytes() -> None:
     """An image or archive dropped beside the articles is refused, not ingested as mojibake text."""
     png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256))
@@ -368,6 +383,7 @@ def test_text_is_not_mistaken_for_binary(payload: bytes) -> None:
         [{"title": "Wrapped once", "text": "Text one."}],
     ],
 )
+@pytest.mark.slow
 def test_json_articles_inside_api_wrappers_are_found(wrapped: Any) -> None:
     pipeline, parsed = _parse_one("api/dump.json", json.dumps(wrapped).encode())
     assert_that(

@@ -42,7 +42,7 @@ from test_flex_template import (
     uses_image,
 )
 
-from pipeline import cli, template
+from pipeline import settings, template
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEDULE = ROOT / "deploy" / "schedule"
@@ -165,7 +165,8 @@ def test_scheduled_parameters_parse_as_a_nightly_ingest() -> None:
     )
     today = dt.date(2026, 11, 29)
     assert (
-        cli.publication_days(options.date, options.since, options.until, today) == (today - dt.timedelta(days=1),) * 2
+        settings.publication_days(options.date, options.since, options.until, today)
+        == (today - dt.timedelta(days=1),) * 2
     )
     assert "--runner=DataflowRunner" in rest and "--detach" in rest
 
@@ -234,6 +235,7 @@ def test_create_script_shellcheck() -> None:
 
 
 @needs_cloud_sdk
+@pytest.mark.slow
 def test_installed_gcloud_knows_the_scheduler_command(tmp_path: Path) -> None:
     run = run_script(CREATE_SCRIPT, SAMPLE, tmp_path)
     assert run.code == 0 and gcloud_problems(run.calls[0]["argv"]) == []
@@ -338,7 +340,7 @@ def test_dag_parameters_are_declared_valid_and_ingest_the_logical_date(dag_launc
     command, rest, options = parse_launch(parameters)
     assert command == "ingest" and options.date == SAMPLE_DS
     day = dt.date.fromisoformat(SAMPLE_DS)
-    assert cli.publication_days(options.date, options.since, options.until, dt.date(2026, 12, 25)) == (day, day)
+    assert settings.publication_days(options.date, options.since, options.until, dt.date(2026, 12, 25)) == (day, day)
 
 
 def test_dag_and_scheduler_launch_the_same_job(dag_launch: dict[str, Any]) -> None:
@@ -387,6 +389,7 @@ def launches(dag_launch: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("source", ["scheduler", "dag"])
+@pytest.mark.slow
 def test_scheduled_launch_builds_the_batch_job(launches: dict[str, Any], source: str) -> None:
     run = launches[source]
     assert run.code == 0, run.stderr

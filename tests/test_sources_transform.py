@@ -17,6 +17,9 @@ from support import SEEDS, counters, matcher, new_pipeline
 from transforms.errors import DEAD_LETTER
 from transforms.sources import URLS, ReadDocuments
 
+# slow tier: every test here runs a Beam pipeline
+pytestmark = pytest.mark.slow
+
 MAX_BYTES = 100 * 1024
 FEED_URL = "https://feeds.example.com/world.xml"
 INPUT_URL = "https://example.com/rss.xml"

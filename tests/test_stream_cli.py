@@ -19,9 +19,11 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 from feedserver import FeedServer, entry, rss, static
 
-from pipeline.cli import remove_staging, run_stream
+from pipeline.output import remove_staging
+from pipeline.run import run_stream
 
 NEWSBEAM = Path(sys.executable).parent / "newsbeam"
 COMMON = ["--runner", "DirectRunner", "--entities", "off", "--allow-private-hosts", "--per-host-delay", "0"]
@@ -38,6 +40,7 @@ def assert_all_readable(output: Path) -> None:
         pq.read_table(path)  # raises on a corrupt or empty file
 
 
+@pytest.mark.slow
 def test_ctrl_c_drains_and_writes_the_open_window(tmp_path: Path) -> None:
     """SIGINT ends the stream like --stop-after: the open (60 s) window is written, exit 0."""
     output = tmp_path / "out"
@@ -68,6 +71,7 @@ def test_ctrl_c_drains_and_writes_the_open_window(tmp_path: Path) -> None:
     assert summary["counts"]["reconciled"] and summary["counts"]["written"] == 4
 
 
+@pytest.mark.slow
 def test_watched_directory_new_files_are_each_read_once(tmp_path: Path) -> None:
     """Files landing during the run are all ingested once; hidden ones and half-written ones are not read early."""
     landing = tmp_path / "landing"
@@ -154,6 +158,7 @@ def test_remove_staging_keeps_and_reports_unpublished_files(tmp_path: Path) -> N
     assert "1 file(s) left unpublished" in err.getvalue()
 
 
+@pytest.mark.slow
 def test_window_lines_feed_health_per_poll_and_reconciled_counts(tmp_path: Path) -> None:
     """The CLI's per-window lines, one feed_health row per feed per poll, counts that reconcile."""
     output = tmp_path / "out"

@@ -52,7 +52,8 @@ from support import blank_article
 
 from schemas import Article
 from transforms.entities import ExtractEntities
-from transforms.streaming import _naming, _ReportWindow, moment_label, read_window_reports, window_line
+from transforms.sinks import _naming
+from transforms.windows import _ReportWindow, moment_label, read_window_reports, window_line
 
 NEWSBEAM = Path(sys.executable).parent / "newsbeam"
 #: The stop guarantee tested here and documented in the README: the process exits within this many seconds
@@ -204,6 +205,7 @@ def assert_clean_stop(
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_growing_feed_stopped_three_times_in_a_row_writes_every_entry(tmp_path: Path) -> None:
     """The issue's command (entities on, the default), stopped by --stop-after, by Ctrl-C, and by --stop-after again."""
     with FeedServer() as server:
@@ -234,6 +236,7 @@ def test_a_growing_feed_stopped_three_times_in_a_row_writes_every_entry(tmp_path
 
 
 @pytest.mark.parametrize("good_polls", [2, 4])
+@pytest.mark.slow
 def test_a_stop_while_a_server_trickles_is_clean_and_bounded(tmp_path: Path, good_polls: int) -> None:
     """Ctrl-C while one feed trickles its response (1 byte/s) and another sleeps in a retry back-off."""
     output = tmp_path / "out"
@@ -277,6 +280,7 @@ def test_a_stop_while_a_server_trickles_is_clean_and_bounded(tmp_path: Path, goo
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_extract_entities_keeps_each_articles_timestamp() -> None:
     """BatchElements emits a batch at the end of the global window; the articles must leave with their own time."""
     moments = [Timestamp.from_utc_datetime(datetime(2024, 3, 10, 12, 0, s, tzinfo=UTC)) for s in (1, 7, 30)]

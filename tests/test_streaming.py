@@ -1,10 +1,10 @@
-"""Streaming mode (issue 5): event time, exactly-once articles, windowed Parquet, ``newsbeam stream``, the tick server.
+"""Streaming mode (issue 5) as a whole: ``newsbeam stream`` end to end, and the tick server.
 
-* Pure: ``event_time`` (which timestamp an article gets).
-* ``TestStream`` pipelines on the BundleBasedDirectRunner (the only local
-  runner that runs ``TestStream``): ``DedupeArticles`` with its expiry timer
-  and the ids of earlier runs, ``to_event_time`` + ``WriteWindowedParquet``
-  (files per window and partition, late data), and ``ParquetSink`` alone.
+Its parts are tested beside their batch twins: ``DeduplicateContinuously``
+in tests/test_identify_transform.py, ``WriteWindowedParquet`` and
+``ParquetSink`` in tests/test_sinks_transform.py, event time and the window
+report in tests/test_windows.py, the polls in tests/test_fetch*.py.
+
 * End to end through ``run_stream`` against feeds on a real HTTP server on
   127.0.0.1 (tests/feedserver.py), the output read back with pyarrow and
   DuckDB. The run summary's counts are not asserted on here (the local
@@ -18,13 +18,12 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import shutil
 import signal
 import tempfile
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,25 +34,24 @@ import duckdb
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.runners.direct.direct_runner import BundleBasedDirectRunner
 from apache_beam.testing.test_stream import TestStream
 from apache_beam.testing.util import assert_that
-from apache_beam.transforms.window import TimestampedValue
-from apache_beam.utils.timestamp import Duration, Timestamp
 from feedserver import FeedServer, Mutable, Request, Response, entry, mutable, opml, rss, static
-from support import blank_article, matcher
+from stream_support import (
+    FILE_NAME,
+    assert_every_file_reads,
+    collected,
+    collector,
+    duckdb_rows,
+    streaming_pipeline,
+    written_files,
+)
+from support import matcher
 
-from pipeline.cli import run_ingest, run_stream
-from pipeline.stream import _TICK_CODER, DRAIN, POLL, TickServer, stream_counts
-from schemas import ARTICLE_SCHEMA, Article
-from transforms.sinks import article_partition
-from transforms.streaming import DAY, DedupeArticles, ParquetSink, WriteWindowedParquet, event_time, to_event_time
+from pipeline.run import run_ingest, run_stream
+from pipeline.stream import _TICK_CODER, DRAIN, POLL, TickServer
+from pipeline.summary import stream_counts
 
-#: Midnight UTC, so windows before it land in the previous day's partition.
-BASE = Timestamp.from_utc_datetime(datetime(2024, 3, 10, tzinfo=UTC))
-WEEK = 7 * DAY
-ARTICLE_CODER = beam.coders.registry.get_coder(Article)
 COMMON = [
     "--runner",
     "DirectRunner",
@@ -65,377 +63,12 @@ COMMON = [
     "--fetch-retries",
     "0",
 ]
-FILE_NAME = re.compile(
-    r"^part-(?P<run>[\w.-]+?)-w(?P<window>\d{8}T\d{6})-(?P<token>[0-9a-f]{12})-(?P<shard>\d{5})\.parquet$"
-)
-
-
-def streaming_pipeline() -> beam.Pipeline:
-    return beam.Pipeline(runner=BundleBasedDirectRunner(), options=PipelineOptions(streaming=True))
-
-
-def collector(directory: str, name: str) -> Callable[[list[Any]], None]:
-    """A matcher body that saves what reached it: the pipeline runs pickled copies, so no shared list would fill."""
-    path = os.path.join(directory, f"{name}.json")
-
-    def save(items: list[Any]) -> None:
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump([list(item) for item in items], handle)
-
-    return save
-
-
-def collected(directory: str, name: str) -> list[tuple[Any, ...]]:
-    path = os.path.join(directory, f"{name}.json")
-    assert os.path.exists(path), f"nothing reached {name}"
-    with open(path, encoding="utf-8") as handle:
-        return [tuple(item) for item in json.load(handle)]
-
-
-def article(article_id: str, published: Optional[Timestamp] = None, **fields: Any) -> Article:
-    fields.setdefault("source", f"http://feeds.test/{article_id}")
-    fields.setdefault("url", f"http://news.test/{article_id}")
-    fields.setdefault("ingested_at", BASE)
-    return blank_article(article_id=article_id, published_at=published, **fields)
-
-
-def at(seconds: float) -> Timestamp:
-    return BASE + Duration(seconds=seconds)
-
-
-def written_files(root: Path) -> list[Path]:
-    """Finished Parquet files (what ``_staging`` holds is not output)."""
-    return sorted(p for p in root.rglob("*.parquet") if "_staging" not in p.relative_to(root).parts)
-
-
-def files_by_window(table_dir: Path) -> dict[tuple[str, str, str], list[str]]:
-    """(partition folder, window start, file token) → the ids in that file, each file read alone with pyarrow.
-
-    Every pane of a window is a file of its own, told apart by the random
-    token in its name (fileio gives the naming function no pane index).
-    """
-    grouped: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    for path in written_files(table_dir):
-        match = FILE_NAME.match(path.name)
-        assert match, f"unexpected file name {path.name}"
-        table = pq.read_table(path)
-        assert table.num_rows > 0, f"empty file {path}"
-        grouped[(path.parent.name, match["window"], match["token"])].extend(table.column("article_id").to_pylist())
-    return dict(grouped)
-
-
-def duckdb_rows(table_dir: Path, columns: str) -> list[tuple[Any, ...]]:
-    pattern = table_dir / "**" / "*.parquet"
-    return duckdb.sql(f"SELECT {columns} FROM read_parquet('{pattern}', hive_partitioning = true)").fetchall()
-
-
-def assert_every_file_reads(root: Path) -> list[Path]:
-    """Every finished Parquet file under ``root`` parses, with pyarrow and with DuckDB."""
-    files = written_files(root)
-    assert files, f"no Parquet under {root}"
-    for path in files:
-        pq.read_table(path)
-        duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')").fetchall()
-    return files
 
 
 def assert_no_staging_left(output: Path) -> None:
     staging = output / "_staging"
     left = [p for p in staging.rglob("*") if p.is_file()] if staging.exists() else []
     assert not left, f"files left in _staging: {left}"
-
-
-# --------------------------------------------------------------------------
-# event_time
-# --------------------------------------------------------------------------
-
-POLLED = at(3600)
-MICRO = Duration(micros=1)
-
-
-@pytest.mark.parametrize(
-    ("published", "expected"),
-    [
-        pytest.param(POLLED - Duration(seconds=3600), "published", id="an-hour-old"),
-        pytest.param(POLLED, "published", id="at-poll-time"),
-        pytest.param(None, "polled", id="no-date"),
-        pytest.param(POLLED + Duration(seconds=599), "published", id="future-within-skew"),
-        pytest.param(POLLED + Duration(seconds=600), "published", id="future-exactly-skew"),
-        pytest.param(POLLED + Duration(seconds=600) + MICRO, "polled", id="future-just-beyond-skew"),
-        pytest.param(POLLED + Duration(seconds=400 * DAY), "polled", id="next-year"),
-        pytest.param(POLLED - Duration(seconds=WEEK), "published", id="exactly-max-age"),
-        pytest.param(POLLED - Duration(seconds=WEEK) - MICRO, "polled", id="just-older-than-max-age"),
-        pytest.param(Timestamp(0), "polled", id="epoch"),
-    ],
-)
-def test_event_time(published: Optional[Timestamp], expected: str) -> None:
-    moment = event_time(article("a", published), POLLED, WEEK)
-    assert moment == (published if expected == "published" else POLLED)
-
-
-def test_event_time_custom_skew_and_max_age() -> None:
-    assert event_time(article("a", POLLED + MICRO), POLLED, WEEK, skew=0) == POLLED
-    assert event_time(article("a", POLLED), POLLED, WEEK, skew=0) == POLLED
-    assert event_time(article("a", POLLED - Duration(seconds=61)), POLLED, 60) == POLLED
-    assert event_time(article("a", POLLED - Duration(seconds=60)), POLLED, 60) == POLLED - Duration(seconds=60)
-
-
-# --------------------------------------------------------------------------
-# DedupeArticles on a TestStream
-# --------------------------------------------------------------------------
-
-
-def polls(*steps: tuple[float, list[str]], written: Optional[list[str]] = None, ttl: float = 100.0) -> Any:
-    """Runs ``DedupeArticles(ttl)`` over polls: each step (t, ids) adds the ids stamped t, then moves the watermark to t.
-
-    A step with no ids only moves the watermark. Returns (emitted (id, t) pairs, dropped (source, t) pairs).
-    """
-    stream = TestStream(coder=ARTICLE_CODER).advance_watermark_to(BASE - Duration(seconds=3600))
-    for moment, ids in steps:
-        if ids:
-            stream = stream.add_elements([TimestampedValue(article(i), at(moment)) for i in ids])
-        stream = stream.advance_watermark_to(at(moment))
-    stream = stream.advance_watermark_to_infinity()
-
-    def stamped(record: Any, moment: Any = beam.DoFn.TimestampParam) -> tuple[Any, float]:
-        return record, float(moment - BASE)
-
-    with tempfile.TemporaryDirectory() as scratch:
-        with streaming_pipeline() as p:
-            previous = p | "Written" >> beam.Create(written) if written is not None else None
-            out = p | stream | DedupeArticles(ttl, previous)
-            emitted = out["articles"] | "StampArticles" >> beam.Map(
-                lambda a, moment=beam.DoFn.TimestampParam: (a.article_id, float(moment - BASE))
-            )
-            dropped = out["duplicates"] | "StampDuplicates" >> beam.Map(stamped)
-            assert_that(emitted, matcher(collector(scratch, "emitted")), label="CollectEmitted")
-            assert_that(dropped, matcher(collector(scratch, "dropped")), label="CollectDropped")
-        return sorted(collected(scratch, "emitted")), sorted(collected(scratch, "dropped"))
-
-
-def test_dedupe_emits_an_id_once_however_many_polls_see_it() -> None:
-    emitted, dropped = polls(
-        (10, ["x", "y"]), (20, ["x", "y"]), (30, ["x"]), (40, ["x", "y", "z"]), (50, ["z"]), ttl=1000
-    )
-    assert emitted == [("x", 10.0), ("y", 10.0), ("z", 40.0)]
-    assert dropped == sorted(
-        [(f"http://feeds.test/{i}", float(t)) for t, i in [(20, "x"), (20, "y"), (30, "x"), (40, "x"), (40, "y")]]
-        + [("http://feeds.test/z", 50.0)]
-    )
-
-
-def test_dedupe_forgets_an_id_ttl_after_its_last_sighting() -> None:
-    emitted, dropped = polls(
-        (10, ["x"]),
-        (20, ["x"]),  # duplicate; expiry now 120
-        (119, []),  # watermark just before the expiry
-        (119.5, ["x"]),  # still remembered: duplicate, expiry pushed to 219.5
-        (210, []),  # past the first expiry, not the second
-        (215, ["x"]),  # still a duplicate; expiry 315
-        (400, []),  # past 315: forgotten
-        (401, ["x"]),  # a new sighting: emitted again
-        (402, ["x"]),  # and remembered again
-    )
-    assert emitted == [("x", 10.0), ("x", 401.0)]
-    assert [t for _, t in dropped] == [20.0, 119.5, 215.0, 402.0]
-
-
-def test_dedupe_id_seen_every_half_ttl_is_never_emitted_again() -> None:
-    steps: list[tuple[float, list[str]]] = []
-    for n in range(21):  # 0 … 1000: ten TTLs long
-        steps += [(n * 50.0, ["x"]), (n * 50.0 + 49.0, [])]
-    emitted, dropped = polls(*steps, ttl=100)
-    assert emitted == [("x", 0.0)]
-    assert len(dropped) == 20
-
-
-def test_dedupe_id_seen_every_one_and_a_half_ttl_is_emitted_each_time() -> None:
-    steps: list[tuple[float, list[str]]] = []
-    for n in range(4):
-        steps += [(n * 150.0, ["x"]), (n * 150.0 + 149.0, [])]
-    emitted, dropped = polls(*steps, ttl=100)
-    assert emitted == [("x", 0.0), ("x", 150.0), ("x", 300.0), ("x", 450.0)]
-    assert dropped == []
-
-
-def test_dedupe_suppresses_ids_written_before() -> None:
-    emitted, dropped = polls(
-        (10, ["old", "new"]),
-        (20, ["old", "new"]),
-        (500, []),  # well past the TTL: "new" is forgotten, "old" must stay suppressed
-        (510, ["old", "new"]),
-        written=["old", "older"],
-    )
-    assert emitted == [("new", 10.0), ("new", 510.0)]
-    assert sorted(dropped) == [
-        ("http://feeds.test/new", 20.0),
-        ("http://feeds.test/old", 10.0),
-        ("http://feeds.test/old", 20.0),
-        ("http://feeds.test/old", 510.0),
-    ]
-
-
-def test_dedupe_with_no_written_ids_collection() -> None:
-    emitted, dropped = polls((10, ["a", "a", "b"]), written=[])
-    assert emitted == [("a", 10.0), ("b", 10.0)]
-    assert dropped == [("http://feeds.test/a", 10.0)]
-
-
-# --------------------------------------------------------------------------
-# to_event_time + WriteWindowedParquet on a TestStream
-# --------------------------------------------------------------------------
-
-
-def write_polls(output: Path, *steps: tuple[float, list[Article]], window: float = 60, lateness: float = 3600) -> None:
-    """Articles stamped with their poll time, re-stamped by ``to_event_time``, written by ``WriteWindowedParquet``."""
-    stream = TestStream(coder=ARTICLE_CODER).advance_watermark_to(BASE - Duration(seconds=3600))
-    for moment, articles in steps:
-        if articles:
-            stream = stream.add_elements([TimestampedValue(a, at(moment)) for a in articles])
-        stream = stream.advance_watermark_to(at(moment))
-    stream = stream.advance_watermark_to_infinity()
-    with streaming_pipeline() as p:
-        _ = (
-            p
-            | stream
-            | to_event_time(WEEK)
-            | WriteWindowedParquet(
-                str(output), "articles", ARTICLE_SCHEMA, article_partition, "run1", window, lateness, "written"
-            )
-        )
-
-
-def read_back(output: Path, expected_ids: list[str]) -> None:
-    """The articles under ``output`` are exactly ``expected_ids``: pyarrow file by file, pyarrow dataset, DuckDB."""
-    files = assert_every_file_reads(output / "articles")
-    per_file = [pq.read_table(p) for p in files]
-    for table in per_file:
-        assert table.schema.names == ARTICLE_SCHEMA.names
-        assert table.schema.remove_metadata().equals(ARTICLE_SCHEMA.remove_metadata())
-    assert sorted(i for t in per_file for i in t.column("article_id").to_pylist()) == sorted(expected_ids)
-    dataset = ds.dataset(str(output / "articles"), format="parquet", partitioning="hive").to_table()
-    assert sorted(dataset.column("article_id").to_pylist()) == sorted(expected_ids)
-    rows = duckdb_rows(output / "articles", "article_id, published_at, ingested_at, published_date")
-    assert sorted(r[0] for r in rows) == sorted(expected_ids)
-    for article_id, published_at, ingested_at, published_date in rows:
-        assert published_date == (published_at or ingested_at).date(), article_id
-
-
-def test_windowed_parquet_one_file_per_window_and_partition(tmp_path: Path) -> None:
-    """Windows by event time, folders by publication date; implausible dates windowed by poll time; late data written."""
-    write_polls(
-        tmp_path,
-        (
-            10,
-            [
-                article("yesterday", at(-30)),  # 23:59:30 the day before: window 23:59, partition 03-09
-                article("on-time", at(5)),
-                article("undated", None),  # poll time (00:00:10); partition from ingested_at
-            ],
-        ),
-        (
-            70,
-            [
-                article("minute-one", at(65)),
-                article("ancient", Timestamp.from_utc_datetime(datetime(1999, 1, 1, tzinfo=UTC))),  # → poll time
-                article("future", at(70 + 7200)),  # two hours ahead → poll time
-            ],
-        ),
-        (200, []),  # closes the windows 23:59, 00:00, 00:01
-        # published 00:02:10: its window (00:02–00:03) closed before it was seen, and had no on-time pane
-        (210, [article("late", at(130))]),
-    )
-    expected = {
-        ("published_date=2024-03-09", "20240309T235900"): ["yesterday"],
-        ("published_date=2024-03-10", "20240310T000000"): ["on-time", "undated"],
-        ("published_date=2024-03-10", "20240310T000100"): ["future", "minute-one"],
-        ("published_date=1999-01-01", "20240310T000100"): ["ancient"],
-        ("published_date=2024-03-10", "20240310T000200"): ["late"],
-    }
-    got: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for (folder, window_start, _pane), ids in files_by_window(tmp_path / "articles").items():
-        got[(folder, window_start)].extend(ids)
-    assert {k: sorted(v) for k, v in got.items()} == expected
-    for path in written_files(tmp_path / "articles"):
-        assert path.name.startswith("part-run1-w")
-    read_back(tmp_path, [i for ids in expected.values() for i in ids])
-
-
-def test_late_pane_goes_to_its_own_file_without_losing_the_on_time_rows(tmp_path: Path) -> None:
-    write_polls(
-        tmp_path,
-        (10, [article("first", at(5)), article("second", at(8))]),
-        (130, []),  # window 00:00–00:01 fires its on-time pane
-        (140, [article("late", at(20))]),  # published in that window, seen after it closed
-    )
-    read_back(tmp_path, ["first", "second", "late"])  # nothing lost, nothing twice
-    panes = files_by_window(tmp_path / "articles")
-    in_window = [
-        sorted(ids)
-        for (folder, start, _), ids in panes.items()
-        if (folder, start) == ("published_date=2024-03-10", "20240310T000000")
-    ]
-    assert sorted(in_window) == [["first", "second"], ["late"]]
-
-
-def test_windowed_parquet_same_window_polled_twice_is_one_window(tmp_path: Path) -> None:
-    """Two polls inside one window, before it closes: all rows in that window's on-time files, each once."""
-    write_polls(
-        tmp_path,
-        (10, [article("a", at(1)), article("b", at(2))]),
-        (40, [article("c", at(35))]),
-        (61, [article("d", at(61))]),
-    )
-    got: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for (folder, window_start, _token), ids in files_by_window(tmp_path / "articles").items():
-        got[(folder, window_start)].extend(ids)
-    assert {k: sorted(v) for k, v in got.items()} == {
-        ("published_date=2024-03-10", "20240310T000000"): ["a", "b", "c"],
-        ("published_date=2024-03-10", "20240310T000100"): ["d"],
-    }
-    read_back(tmp_path, ["a", "b", "c", "d"])
-
-
-# --------------------------------------------------------------------------
-# ParquetSink alone
-# --------------------------------------------------------------------------
-
-
-def test_parquet_sink_writes_parquet_on_flush() -> None:
-    sink = ParquetSink(ARTICLE_SCHEMA, "written", "articles")
-    buffer = io.BytesIO()
-    sink.open(buffer)
-    rows = [article(f"id-{n}", at(n), title=f"Title {n}", authors=["A"]) for n in range(3)]
-    for row in rows:
-        sink.write(row)
-    assert buffer.getvalue() == b""  # buffered until flush: a Parquet footer is written in one go
-    sink.flush()
-    table = pq.read_table(io.BytesIO(buffer.getvalue()))
-    assert table.schema.equals(ARTICLE_SCHEMA, check_metadata=False)
-    assert table.schema.metadata == ARTICLE_SCHEMA.metadata
-    assert table.column("article_id").to_pylist() == ["id-0", "id-1", "id-2"]
-    assert table.column("title").to_pylist() == ["Title 0", "Title 1", "Title 2"]
-    assert table.column("authors").to_pylist() == [["A"]] * 3
-    assert [t.timestamp() for t in table.column("published_at").to_pylist()] == [float(at(n)) for n in range(3)]
-    in_duckdb = duckdb.from_arrow(table).query("sunk", "SELECT count(*), min(article_id) FROM sunk")
-    assert in_duckdb.fetchall() == [(3, "id-0")]
-
-    # Reused for the next file: only that file's rows.
-    second = io.BytesIO()
-    sink.open(second)
-    sink.write(article("id-9"))
-    sink.flush()
-    assert pq.read_table(io.BytesIO(second.getvalue())).column("article_id").to_pylist() == ["id-9"]
-
-
-def test_parquet_sink_with_no_rows_still_writes_a_valid_file() -> None:
-    sink = ParquetSink(ARTICLE_SCHEMA, "written", "articles")
-    buffer = io.BytesIO()
-    sink.open(buffer)
-    sink.flush()
-    table = pq.read_table(io.BytesIO(buffer.getvalue()))
-    assert table.num_rows == 0
-    assert table.schema.equals(ARTICLE_SCHEMA, check_metadata=False)
 
 
 # --------------------------------------------------------------------------
@@ -596,6 +229,7 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamRun]:
         )
 
 
+@pytest.mark.slow
 def test_stream_exits_zero_and_every_file_reads(first_run: StreamRun) -> None:
     assert first_run.code == 0, first_run.err
     assert first_run.swapped.get("items"), "the growing feed was never changed during the run"
@@ -609,6 +243,7 @@ def test_stream_exits_zero_and_every_file_reads(first_run: StreamRun) -> None:
     assert first_run.server.errors == []
 
 
+@pytest.mark.slow
 def test_stream_writes_every_entry_exactly_once(first_run: StreamRun) -> None:
     output = first_run.output
     expected_urls = sorted(e["link"] for items in first_run.items.values() for e in items)
@@ -629,6 +264,7 @@ def test_stream_writes_every_entry_exactly_once(first_run: StreamRun) -> None:
     assert sorted(pyarrow_rows.column("url").to_pylist()) == expected_urls
 
 
+@pytest.mark.slow
 def test_stream_recent_entries_land_in_their_own_windows(first_run: StreamRun) -> None:
     """Entries published seconds before a poll are windowed by publication time (late data), not lost."""
     fresh = first_run.swapped["items"][:2]
@@ -644,6 +280,7 @@ def _urls_in(path: Path) -> list[str]:
     return pq.read_table(path, columns=["url"]).column("url").to_pylist()
 
 
+@pytest.mark.slow
 def test_stream_failing_feed_dead_letters_once_per_poll(first_run: StreamRun) -> None:
     rows = duckdb_rows(
         first_run.output / "dead_letter", "stage, error_type, message, source, raw_bytes, run_id, ingest_date"
@@ -660,6 +297,7 @@ def test_stream_failing_feed_dead_letters_once_per_poll(first_run: StreamRun) ->
         assert ingest_date == datetime.now(UTC).date() or ingest_date == (datetime.now(UTC) - timedelta(days=1)).date()
 
 
+@pytest.mark.slow
 def test_stream_polls_are_conditional_and_unchanged_feeds_get_304(first_run: StreamRun) -> None:
     server = first_run.server
     for path in ("/grow.xml", "/steady.xml", "/mirror.xml", "/broken.html"):
@@ -681,6 +319,7 @@ def test_stream_polls_are_conditional_and_unchanged_feeds_get_304(first_run: Str
     assert all(sent is None and status == 200 for sent, status in first_run.recorders["broken"].log)
 
 
+@pytest.mark.slow
 def test_second_stream_into_the_same_output_writes_nothing_again(first_run: StreamRun, tmp_path: Path) -> None:
     output = tmp_path / "out"
     shutil.copytree(first_run.output, output)
@@ -718,6 +357,7 @@ def test_second_stream_into_the_same_output_writes_nothing_again(first_run: Stre
     assert_no_staging_left(output)
 
 
+@pytest.mark.slow
 def test_stream_local_opml_list_as_input_and_its_edits(tmp_path: Path) -> None:
     """A local OPML file's feeds are polled; a feed added to the file mid-run is polled from the next tick on."""
     one = [entry(n, "opml-one") for n in range(3)]
@@ -768,6 +408,7 @@ def test_stream_local_opml_list_as_input_and_its_edits(tmp_path: Path) -> None:
     assert_no_staging_left(output)
 
 
+@pytest.mark.slow
 def test_stream_backdated_entry_seen_later_does_not_erase_an_earlier_article(tmp_path: Path) -> None:
     moment = (datetime.now(UTC) - timedelta(seconds=30)).replace(microsecond=0)
     first, backdated = entry(0, "backdated"), entry(1, "backdated")
@@ -813,6 +454,7 @@ def test_stream_backdated_entry_seen_later_does_not_erase_an_earlier_article(tmp
 # --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_stream_honours_refresh_hints_and_counts_the_polls_it_skips(tmp_path: Path) -> None:
     """Cache-Control, <ttl>, a 429's Retry-After, and a hint a batch run recorded: one fetch each, the rest skipped.
 
@@ -894,6 +536,7 @@ def consume(ticks: TickServer) -> tuple[list[tuple[float, Any, int]], list[int],
     return elements, watermarks, time.monotonic() - started
 
 
+@pytest.mark.slow
 def test_tick_server_ticks_in_real_time_then_ends() -> None:
     """poll_interval 0.2, stop_after 1.0: a tick about every 0.2 s, then the events end (after ~1 s)."""
     ticks = TickServer(0.2, stop_after=1.0)
@@ -919,6 +562,7 @@ def test_tick_server_ticks_in_real_time_then_ends() -> None:
     assert ticks.ticks == len(elements)
 
 
+@pytest.mark.slow
 def test_tick_server_stop_ends_the_stream_early() -> None:
     ticks = TickServer(0.2)  # no stop_after: would run forever
     timer = threading.Timer(0.5, ticks.stop)
@@ -933,6 +577,7 @@ def test_tick_server_stop_ends_the_stream_early() -> None:
     assert 2 <= len(elements) - 1 <= 4
 
 
+@pytest.mark.slow
 def test_tick_server_stop_wakes_a_long_wait() -> None:
     """With a long poll interval the server is waiting between ticks: stop() must not wait for the next one."""
     ticks = TickServer(60.0, stop_after=120.0)
@@ -947,6 +592,7 @@ def test_tick_server_stop_wakes_a_long_wait() -> None:
     assert [kind for _, (kind, _), _ in elements] == [POLL, DRAIN]  # the first tick is immediate, then the drain
 
 
+@pytest.mark.slow
 def test_ticks_as_a_test_stream_source_run_a_pipeline() -> None:
     """The tick server's endpoint drives a real TestStream pipeline, which ends when the ticks stop."""
     ticks = TickServer(0.2, stop_after=1.0).start()

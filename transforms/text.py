@@ -95,6 +95,62 @@ def xml_wide_codec(data: bytes) -> Optional[str]:
     return None
 
 
+# Leading bytes of binary formats that land in news dumps beside the articles.
+_BINARY_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG image"),
+    (b"\xff\xd8\xff", "JPEG image"),
+    (b"GIF87a", "GIF image"),
+    (b"GIF89a", "GIF image"),
+    (b"%PDF-", "PDF document"),
+    (b"PK\x03\x04", "ZIP archive (or a DOCX/EPUB/XLSX)"),
+    (b"PK\x05\x06", "empty ZIP archive"),
+    (b"BZh", "bzip2 data"),
+    (b"\xfd7zXZ\x00", "xz data"),
+    (b"7z\xbc\xaf\x27\x1c", "7-Zip archive"),
+    (b"\x28\xb5\x2f\xfd", "zstd data"),
+    (b"PAR1", "Parquet file"),
+    (b"SQLite format 3\x00", "SQLite database"),
+    (b"\x7fELF", "executable"),
+    (b"OggS", "Ogg media"),
+    (b"ID3", "MP3 audio"),
+    (b"wOFF", "web font"),
+    (b"wOF2", "web font"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "legacy Office document"),
+)
+_UNICODE_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+
+
+# Bytes that text in any encoding newsbeam reads (UTF-8, an 8-bit codepage) uses
+# at most rarely: the C0 controls other than tab, line feed, form feed and
+# carriage return, and DEL.
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
+_NOT_CONTROL = bytes(b for b in range(256) if b not in _CONTROL_BYTES)
+
+
+def binary_kind(data: bytes) -> Optional[str]:
+    """What a binary payload is ("PNG image", "binary data"), or None for text.
+
+    A known signature marks binary; so does a head that is more than 1% NUL or
+    more than 10% control bytes (compressed or encrypted data is about 12%) in
+    a document without a UTF-16/32 byte order mark. Text in any 8-bit
+    codepage passes, and so does a scraped page with a few stray controls;
+    so does BOM-less UTF-16/32 markup, whose zero bytes ``xml_wide_codec``
+    recognises.
+    """
+    for magic, kind in _BINARY_MAGIC:
+        if data.startswith(magic):
+            return kind
+    if data[4:12] in (b"ftypisom", b"ftypmp42", b"ftypM4A ", b"ftypqt  ") or data[:4] == b"RIFF":
+        return "audio/video container"
+    if data.startswith(_UNICODE_BOMS) or xml_wide_codec(data):
+        return None  # UTF-16/32 text, with a BOM or markup that says so (XML 1.0 appendix F)
+    head = data[:8192]
+    controls = len(head.translate(None, delete=_NOT_CONTROL))
+    if head.count(0) > max(1, len(head) // 100) or controls > max(2, len(head) // 10):
+        return "binary data"
+    return None
+
+
 def sniff_declared_charset(data: bytes) -> Optional[str]:
     """The charset an XML declaration or HTML ``<meta>`` in the first 2 KB names."""
     head = data[:2048]

@@ -1,0 +1,54 @@
+"""The enrichment steps that run on new articles only: the registry batch and stream both apply.
+
+These are the costly steps (entities now; full article text and story
+clusters next), so they run after dedup: a nightly re-run or a stream poll
+spends nothing on articles it will not write. Each step is a PTransform of
+``Article``s with two outputs, ``"articles"`` and the dead letters
+(``transforms.errors.DEAD_LETTER``), living in its own module under
+``transforms/``; this module only lists them, in order, with when each is on.
+
+Adding a step is one module and one line in ``AFTER_DEDUP`` (see the
+README's "Extending"). The label is the step's name in the job graph and
+Dataflow's ``--update`` maps running steps by it: never rename one that has
+shipped, and add new steps with new labels.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Sequence
+
+import apache_beam as beam
+
+from pipeline.settings import Settings
+from transforms.entities import ExtractEntities
+from transforms.errors import DEAD_LETTER
+
+
+class Step(NamedTuple):
+    """One enrichment step: its label, whether a run's settings turn it on, and how to make it."""
+
+    label: str
+    enabled: Callable[[Settings], bool]
+    make: Callable[[Settings], beam.PTransform]
+
+
+#: Applied in this order to every new article, batch and stream alike.
+AFTER_DEDUP: tuple[Step, ...] = (
+    Step(
+        "ExtractEntities", lambda s: s.entities.enabled, lambda s: ExtractEntities.from_settings(s.run_id, s.entities)
+    ),
+)
+
+
+def add_steps(
+    articles: beam.PCollection, settings: Settings, steps: Sequence[Step] = AFTER_DEDUP
+) -> tuple[beam.PCollection, list[beam.PCollection]]:
+    """Chains the steps that are on: the articles out of the last one, and every step's dead letters."""
+    dead_letters: list[beam.PCollection] = []
+    for step in steps:
+        if not step.enabled(settings):
+            continue
+        outputs = articles | step.label >> step.make(settings)
+        articles = outputs["articles"]
+        dead_letters.append(outputs[DEAD_LETTER])
+    return articles, dead_letters
