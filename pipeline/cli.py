@@ -57,7 +57,7 @@ def print_options(out: TextIO) -> None:
 
 
 def _configure_logging() -> None:
-    """newsbeam's own messages as ``[newsbeam] ...`` on stderr; Beam's only from warnings up."""
+    """newsbeam's own messages as ``[newsbeam] ...`` on stderr; Beam's only from warnings up, the extractors' from errors."""
     if not any(getattr(h, "_newsbeam", False) for h in _LOG.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("[newsbeam] %(message)s"))
@@ -66,6 +66,10 @@ def _configure_logging() -> None:
     _LOG.setLevel(logging.INFO)
     _LOG.propagate = False
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    # trafilatura and htmldate warn about every page with nothing to extract ("discarding data"):
+    # such a page is an outcome newsbeam counts (page_error = extraction_empty), not a warning.
+    for library in ("trafilatura", "htmldate", "courlan"):
+        logging.getLogger(library).setLevel(logging.ERROR)
 
 
 def split_inputs(tokens: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -15,6 +15,7 @@ from transforms.entities import ENTITY_DEFAULTS
 from transforms.fetch import FetchPolicy
 from transforms.fetch.polling import POLL_INTERVAL
 from transforms.identify import DEDUP_TTL_DAYS
+from transforms.pages import PAGE_DEFAULTS
 from transforms.parse import DEFAULT_MAX_ENTRIES
 from transforms.sinks import ROWS_PER_FILE
 from transforms.sources import MAX_FILE_MB, MB, WATCH_INTERVAL
@@ -206,6 +207,51 @@ class NewsbeamOptions(PipelineOptions):
             help="Backfills: write only articles published on or before this UTC day (YYYY-MM-DD, inclusive).",
         )
         cls._add_fetch_args(parser)
+        cls._add_page_args(parser)
+
+    @classmethod
+    def _add_page_args(cls, parser: argparse.ArgumentParser) -> None:
+        """Options for full text: the page each new feed entry links to, fetched and extracted."""
+        parser.add_argument(
+            "--full_text",
+            "--full-text",
+            dest="full_text",
+            type=_on_off,
+            default=PAGE_DEFAULTS.enabled,
+            help="Fetch the page each new feed entry links to and keep its article text when it is the fuller "
+            "text (text_source = page); the feed's teaser stays in the summary column. A page that cannot be had "
+            "keeps the feed's text with the reason in page_error: on or off (off: no page is fetched, and "
+            "nothing connects to the sites the feeds link to).",
+        )
+        parser.add_argument(
+            "--respect_robots",
+            "--respect-robots",
+            dest="respect_robots",
+            type=_on_off,
+            default=PAGE_DEFAULTS.respect_robots,
+            help="Ask each site's robots.txt (fetched once per site per run) before fetching a page, and honour "
+            "its Crawl-delay (up to --max-retry-wait): on or off. A page robots.txt disallows keeps the feed's "
+            "text (page_error = robots).",
+        )
+        parser.add_argument(
+            "--max_pages",
+            "--max-pages",
+            dest="max_pages",
+            type=_count,
+            default=PAGE_DEFAULTS.max_pages,
+            help="Most pages one run fetches (0: no limit). When more are wanted, the budget is shared evenly "
+            "between hosts, newest articles first; the rest keep the feed's text (page_error = budget). In a "
+            "stream it applies to each batch of new articles.",
+        )
+        parser.add_argument(
+            "--max_pages_per_host",
+            "--max-pages-per-host",
+            dest="max_pages_per_host",
+            type=_count,
+            default=PAGE_DEFAULTS.max_pages_per_host,
+            help="Most pages one run fetches from one host (0: no limit), so that one huge feed cannot take the "
+            "run's time; the rest keep the feed's text (page_error = host_budget).",
+        )
 
     @classmethod
     def _add_fetch_args(cls, parser: argparse.ArgumentParser) -> None:

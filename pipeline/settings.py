@@ -26,6 +26,7 @@ from transforms.entities import EntitySettings
 from transforms.fetch import FetchPolicy, SharedFetchContext, StreamControl
 from transforms.fetch.polling import POLL_INTERVAL
 from transforms.identify import DEDUP_TTL_DAYS
+from transforms.pages import PageSettings
 from transforms.parse import DEFAULT_MAX_ENTRIES
 from transforms.sinks import ROWS_PER_FILE
 from transforms.sources import MAX_FILE_MB, WATCH_INTERVAL
@@ -47,6 +48,8 @@ class Settings(NamedTuple):
     opml_local_files: bool = True
     entities: EntitySettings = EntitySettings()
     fetch: FetchPolicy = FetchPolicy()
+    #: Full text from the pages feed entries link to (``--full-text`` …).
+    pages: PageSettings = PageSettings()
     #: The one handle every fetching step of the run is given, so that each host's delay and
     #: concurrency hold across all of them (feeds, listed feeds, later pages); None: ``with_hosts`` makes it.
     hosts: Optional[SharedFetchContext] = None
@@ -106,6 +109,17 @@ def fetch_policy(nb: NewsbeamOptions) -> FetchPolicy:
     )
 
 
+def page_settings(nb: NewsbeamOptions) -> PageSettings:
+    return PageSettings(
+        enabled=nb.full_text,
+        respect_robots=nb.respect_robots,
+        max_pages=nb.max_pages,
+        max_pages_per_host=nb.max_pages_per_host,
+        shards=nb.fetch_shards,
+        uncurl_quotes=nb.uncurl_quotes,
+    )
+
+
 def entity_settings(nb: NewsbeamOptions) -> EntitySettings:
     return EntitySettings(
         enabled=nb.entities,
@@ -130,6 +144,7 @@ def settings_from_options(options: PipelineOptions, inputs: Sequence[str], run_i
         opml_local_files=nb.opml_local_files,
         entities=entity_settings(nb),
         fetch=fetch_policy(nb),
+        pages=page_settings(nb),
         hosts=SharedFetchContext(),
     )
 

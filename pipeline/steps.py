@@ -22,6 +22,7 @@ import apache_beam as beam
 from pipeline.settings import Settings
 from transforms.entities import ExtractEntities
 from transforms.errors import DEAD_LETTER
+from transforms.pages import FetchPages
 
 
 class Step(NamedTuple):
@@ -34,6 +35,8 @@ class Step(NamedTuple):
 
 #: Applied in this order to every new article, batch and stream alike.
 AFTER_DEDUP: tuple[Step, ...] = (
+    # Full text first: entities (and every later step) then see the whole article, not the teaser.
+    Step("FetchPages", lambda s: s.pages.enabled, FetchPages.from_settings),
     Step(
         "ExtractEntities", lambda s: s.entities.enabled, lambda s: ExtractEntities.from_settings(s.run_id, s.entities)
     ),

@@ -52,6 +52,7 @@ from transforms.formats.base import Format
 from transforms.formats.registry import FORMATS
 from transforms.health import FEED_HEALTH, FEED_STATE, PollHealth, ReadFeedState, health_partition
 from transforms.identify import DUPLICATES, DeduplicateContinuously, ReadExistingIds
+from transforms.pages import page_tallies
 from transforms.parse import OUTCOMES, ParseDocuments
 from transforms.sinks import (
     ARTICLES,
@@ -411,6 +412,7 @@ def build_stream(
         fetches | "TallyFetches" >> beam.FlatMap(_fetch_tallies),
         polled[SKIP_TALLIES],
         listed[SKIP_TALLIES],
+        *([timed | "TallyPages" >> beam.FlatMap(page_tallies)] if settings.pages.enabled else []),
     ) | "AllTallies" >> beam.Flatten()
     reports = tallies | "WindowReport" >> WindowReport(settings.output, settings.run_id, config.window, lateness)
     return StreamOutputs(timed, dead_letters, article_files, dead_letter_files, reports, health, health_files)

@@ -145,6 +145,7 @@ def build_summary(
             "entries_capped": values.get("entries_capped", 0),
         },
         "failing_feeds": failing_feeds(feed_health),
+        "pages": page_counts(values, options.get("full_text")),
         "repairs": _grouped(values, "repairs."),
         "counters": dict(sorted(values.items())),
     }
@@ -168,7 +169,7 @@ def stream_counts(reports: Sequence[Mapping[str, Any]]) -> dict[str, int]:
 
 
 STREAM_METRICS_NOTE = (
-    "counts, dead letters by stage and feeds come from the window reports; the per-stage counters, "
+    "counts, dead letters by stage, feeds and pages (their bytes aside) come from the window reports; the per-stage counters, "
     "repairs and entities come from Beam metrics, which the local streaming runner reports for the "
     "first bundle of each step only"
 )
@@ -207,6 +208,8 @@ def with_window_reports(
         bytes=totals.get("bytes", 0),
         **{key: totals.get(key, 0) for key in ("skipped_not_due", "skipped_in_flight", "skipped_abandoned")},
     )
+    if "pages" in summary:
+        summary["pages"] = page_counts(totals, summary["pages"]["full_text"])
     summary["metrics_note"] = STREAM_METRICS_NOTE
     summary["stream"] = {"polls": polls, "abandoned_fetches": abandoned, "windows": list(reports)}
     return summary
@@ -239,6 +242,56 @@ def write_summary(output: str, summary: Mapping[str, Any]) -> str:
     return path
 
 
+def page_counts(values: Mapping[str, int], full_text: Any) -> dict[str, Any]:
+    """What full text did: pages fetched and why not, and where each article's text came from.
+
+    ``requested`` is every page within budget the step set out to get:
+    ``fetched + not_modified + robots_blocked + failed + refused`` (refused:
+    before any request, a special-use name or a non-public address).
+    ``text_from`` counts every article the step saw (``page`` + ``feed`` are
+    the new feed entries, ``file`` the articles read from files); ``page_errors`` says why an article
+    kept the feed's text (robots, budget, http_404, paywall, …;
+    ``transforms.pages.PAGE_ERRORS``).
+    """
+    return {
+        "full_text": full_text,
+        "requested": values.get("pages.requested", 0),
+        "fetched": values.get("pages.fetched", 0),
+        "not_modified": values.get("pages.not_modified", 0),
+        "robots_blocked": values.get("pages.robots_blocked", 0),
+        "robots_txt_fetched": values.get("pages.robots_fetched", 0),
+        "failed": values.get("pages.failed", 0),
+        "refused": values.get("pages.refused", 0),
+        "bytes": values.get("pages.bytes", 0),
+        "no_link": values.get("pages.no_link", 0),
+        "text_from": {source: values.get(f"text_from.{source}", 0) for source in ("page", "feed", "file")},
+        "page_errors": _grouped(values, "page_error."),
+    }
+
+
+def _page_lines(summary: Mapping[str, Any]) -> list[str]:
+    pages = summary.get("pages")
+    if not pages:
+        return []
+    if pages["full_text"] is False:
+        return ["  pages                   not fetched (--full-text off): text is the feed's"]
+    text_from = pages["text_from"]
+    if not pages["requested"] and not text_from["page"] and not text_from["feed"]:
+        return []
+    errors = pages["page_errors"]
+    lines = [
+        f"  pages fetched  {pages['fetched']:>8}  "
+        + _inline({k: pages[k] for k in ("not_modified", "robots_blocked", "failed", "refused", "robots_txt_fetched")}),
+        f"  text from page {text_from['page']:>8}  (feed: {text_from['feed']}) {_inline(errors)}".rstrip(),
+    ]
+    if pages["refused"] == pages["requested"] and errors.get("reserved_name"):
+        lines.append(
+            "    no page was requested: the links are on special-use names (.example, .invalid, .test) that never "
+            "resolve, so nothing was looked up"
+        )
+    return lines
+
+
 def print_summary(summary: Mapping[str, Any], path: str, out: TextIO) -> None:
     counts = summary["counts"]
     timings = summary["timings"]
@@ -257,6 +310,7 @@ def print_summary(summary: Mapping[str, Any], path: str, out: TextIO) -> None:
         f"  repairs        {sum(summary['repairs'].values()):>8}  {_inline(summary['repairs'])}",
         f"  entities       {entities['mentions']:>8}  {_inline({k: v for k, v in entities.items() if k != 'mentions'})}",
         *_feed_lines(summary),
+        *_page_lines(summary),
         *_skipped_lines(summary),
         *(f"  recovered: {note}" for note in summary.get("recovered", [])),
         f"  counts reconcile: {_reconciled_text(counts['reconciled'])}",

@@ -19,7 +19,14 @@ from apache_beam.utils.timestamp import Timestamp
 
 #: Bumped whenever a column is added, removed or changes meaning.
 #: 1: the core article columns. 2: named entities (entities, people,
-#: organizations, locations, countries). 3: ``id_rule``.
+#: organizations, locations, countries). 3: ``id_rule``; then, as issue 13
+#: specified it within version 3, the full text from the linked page
+#: (``text_source``, ``summary``, ``page_url``, ``page_status``,
+#: ``page_error``) and the page's metadata (``image_url``, ``site_name``,
+#: ``description``, ``canonical_url``, ``published_source``): nullable columns
+#: added at the end, so a version-3 file written before them reads with them
+#: as null (DuckDB ``union_by_name``, ``read_parquet(schema=)``), as do files
+#: of versions 1 and 2.
 SCHEMA_VERSION = 3
 #: The rule that makes ``article_id`` (``transforms.identify``), recorded in
 #: every article row as ``id_rule``. Bumped whenever the ids it gives change:
@@ -130,6 +137,16 @@ class RawArticle(NamedTuple):
     encoding: EncodingInfo
     language: Optional[str]
     raw: str
+    #: ``feed`` for a feed entry, ``file`` for an article file or record (``Article.text_source``).
+    text_source: str = "file"
+    #: The feed's teaser (its summary/description) when the entry has one; HTML when ``body_is_html``.
+    summary: Optional[str] = None
+    #: What the page itself says, for an HTML page read as a file (``transforms.extract``).
+    image_url: Optional[str] = None
+    site_name: Optional[str] = None
+    description: Optional[str] = None
+    canonical_url: Optional[str] = None
+    published_source: Optional[str] = None
 
 
 class Article(NamedTuple):
@@ -164,6 +181,28 @@ class Article(NamedTuple):
     countries: Sequence[str]
     #: The ``ID_RULE`` that made ``article_id`` (rows without the column, schema 2 and older: rule 1).
     id_rule: np.int32 = np.int32(ID_RULE)  # type: ignore[assignment]
+    # Added within schema 3 (issue 13): the article's text from its page, and what the page says about itself.
+    #: Where ``text`` came from: ``feed`` (the entry's own content), ``page`` (extracted from the
+    #: linked page, ``page_url``) or ``file`` (an article file or record given as input).
+    text_source: Optional[str] = None
+    #: The feed's teaser (the entry's summary/description), repaired like all text; null without one.
+    summary: Optional[str] = None
+    #: The page's final URL after redirects (``url`` stays the feed's link, and ``article_id`` its id).
+    page_url: Optional[str] = None
+    #: The last HTTP status of the page fetch; null when no request was made or no response came.
+    page_status: Optional[np.int32] = None
+    #: Why the page's text is not ``text`` (``transforms.pages.PAGE_ERRORS``: ``robots``, ``http_404``,
+    #: ``paywall``, ``consent``, ``timeout``, …); null when the page gave the text or none was fetched.
+    page_error: Optional[str] = None
+    image_url: Optional[str] = None
+    site_name: Optional[str] = None
+    #: The page's own description (og:description / meta description).
+    description: Optional[str] = None
+    #: The page's ``rel=canonical`` (else og:url), absolute.
+    canonical_url: Optional[str] = None
+    #: Where ``published_raw`` came from: ``feed``, ``file``, or the page's source of it
+    #: (``jsonld``, ``meta:article:published_time``, ``time``, ``url``, ``htmldate``, …).
+    published_source: Optional[str] = None
 
 
 class DeadLetter(NamedTuple):

@@ -13,18 +13,36 @@ while a test that is not marked slow runs (its fixtures included),
 ``Pipeline.run`` and ``subprocess.Popen`` of a Python interpreter or of the
 ``newsbeam`` command are wrapped to fail it with the marker to add. The guard
 runs in every tier, so the full suite in CI fails on it too.
+
+Nothing may leave this machine either: only 127.0.0.1 (loopback) is ever
+contacted. For the whole session the network guard of ``tests/netguard/`` is
+installed under ``socket`` in this process, and its directory goes first on
+``PYTHONPATH`` so that its ``sitecustomize`` installs it in every Python
+process a test starts (the CLI, Beam and Dask workers). A lookup of a name
+that could reach DNS, or a connection to an address that is not loopback, is
+refused before any packet is sent and written to the session's log; after
+each phase of a test (set-up, call, tear-down) the log is read and the test
+that caused new lines fails, naming the host and the code that asked. Fixture
+links use names that never resolve (``.example``, ``.invalid``, ``.test``) or
+a server on 127.0.0.1. There is no opt-out: no test needs to reach anything
+else.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass, field
 from typing import Any, Callable, Generator, NoReturn, Optional
 
 import apache_beam as beam
 import pytest
+from netguard.newsbeam_netguard import DIRECTORY as NETGUARD_DIRECTORY
+from netguard.newsbeam_netguard import ENV_LOG, NetGuard, describe, hosts_file_loopback_names, read_log
 
 SLOW = "slow"
 
@@ -96,4 +114,99 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if message is not None and report.passed and report.when == "call":
         report.outcome = "failed"
         report.longrepr = message
+    _blame(item, report)
     return report
+
+
+# --------------------------------------------------------------------------
+# The network guard
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class _GuardedSession:
+    """The session's guard, what undoes it, and how far its log has been read."""
+
+    guard: NetGuard
+    uninstall: Callable[[], None]
+    folder: str
+    environ: dict[str, Optional[str]]
+    offset: int = 0
+    unattributed: list[dict[str, Any]] = field(default_factory=list)
+
+    def take(self) -> list[dict[str, Any]]:
+        """The refusals logged since the last call (in this process or any other of the session)."""
+        entries, self.offset = read_log(self.guard.log_path, self.offset)
+        return entries
+
+
+_GUARDED = pytest.StashKey[_GuardedSession]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    folder = tempfile.mkdtemp(prefix="newsbeam-netguard-")
+    guard = NetGuard(os.path.join(folder, "refusals.jsonl"), hosts_file_loopback_names())
+    environ = {name: os.environ.get(name) for name in ("PYTHONPATH", ENV_LOG)}
+    inherited = [environ["PYTHONPATH"]] if environ["PYTHONPATH"] else []
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(NETGUARD_DIRECTORY), *inherited])
+    os.environ[ENV_LOG] = guard.log_path
+    config.stash[_GUARDED] = _GuardedSession(guard, guard.install(), folder, environ)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(_GUARDED, None)
+    if session is None:
+        return
+    session.uninstall()
+    for name, value in session.environ.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    shutil.rmtree(session.folder, ignore_errors=True)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What was refused while collecting belongs to no test: kept for the summary, which fails the run."""
+    guarded = session.config.stash.get(_GUARDED, None)
+    if guarded is not None:
+        guarded.unattributed += guarded.take()
+
+
+def _blame(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Fails the phase ``report`` describes when the guard refused anything during it."""
+    guarded = item.config.stash.get(_GUARDED, None)
+    entries = guarded.take() if guarded is not None else []
+    if not entries:
+        return
+    message = (
+        f"{item.nodeid} tried to reach beyond this machine during {report.when}; only loopback may be "
+        "contacted in tests (links on .example/.invalid/.test names, pages on a server at 127.0.0.1). "
+        f"Refused:\n{describe(entries)}"
+    )
+    if report.failed:
+        report.sections.append(("network guard", message))
+    else:
+        report.outcome = "failed"
+        report.longrepr = message
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    guarded = config.stash.get(_GUARDED, None)
+    if guarded is None:
+        return
+    guarded.unattributed += guarded.take()
+    if guarded.unattributed:
+        terminalreporter.section("network guard", red=True)
+        terminalreporter.line("Refused outside any test (collection, or a process that outlived its test):")
+        terminalreporter.line(describe(guarded.unattributed))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    guarded = session.config.stash.get(_GUARDED, None)
+    if guarded is None:
+        return
+    guarded.unattributed += guarded.take()
+    if guarded.unattributed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

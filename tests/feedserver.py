@@ -640,7 +640,7 @@ def _encode(document: str, encoding: str) -> bytes:
 def rss(
     entries: Iterable[Mapping[str, Any]],
     title: str = "Test feed",
-    link: str = "http://example.org/",
+    link: str = "http://site.example/",
     encoding: str = "utf-8",
     xml_declaration: bool = True,
 ) -> bytes:
@@ -689,7 +689,7 @@ def rss(
 def atom(
     entries: Iterable[Mapping[str, Any]],
     title: str = "Test feed",
-    link: str = "http://example.org/",
+    link: str = "http://site.example/",
     encoding: str = "utf-8",
     xml_declaration: bool = True,
     feed_id: Optional[str] = None,

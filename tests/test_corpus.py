@@ -44,7 +44,11 @@ def feedparser_entries(path: Path) -> int:
 
 
 def ingest(inputs: list[str], output: Path) -> int:
-    return main(["ingest", *inputs, "--output", str(output), "--runner", "DirectRunner", "--progress-seconds", "0"])
+    # --full-text off: the corpus feeds link to the real publishers, and nothing may leave this machine
+    return main(
+        ["ingest", *inputs, "--output", str(output), "--runner", "DirectRunner", "--progress-seconds", "0"]
+        + ["--full-text", "off"]
+    )
 
 
 @dataclass

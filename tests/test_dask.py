@@ -327,7 +327,9 @@ def ingest(inputs: list[str], output: Path, runner: list[str], run_id: str) -> t
     out, err = io.StringIO(), io.StringIO()
     code = run_ingest(
         inputs,
-        ["--output", str(output), "--run-id", run_id, "--allow-private-hosts", "--per-host-delay", "0", *runner],
+        # --full-text off: the corpus feeds (FEEDS) link to the real publishers, and nothing may leave this machine
+        ["--output", str(output), "--run-id", run_id, "--allow-private-hosts", "--per-host-delay", "0", *runner]
+        + ["--full-text", "off"],
         out,
         err,
     )

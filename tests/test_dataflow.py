@@ -53,6 +53,7 @@ BATCH_STEPS = {
     "Enrich",
     "ReadExistingIds",
     "Identify",
+    "FetchPages",
     "ExtractEntities",
     "CollectDeadLetters",
     "AllFetches",
@@ -81,6 +82,7 @@ STREAM_STEPS = {
     "Enrich",
     "ReadExistingIds",
     "Identify",
+    "FetchPages",
     "ExtractEntities",
     "EventTime",
     "CollectDeadLetters",
@@ -109,7 +111,7 @@ def translate(kind: str) -> Any:
             pipeline,
             IngestConfig(
                 Settings(
-                    inputs=("gs://my-bucket/landing/", "https://example.org/rss.xml"),
+                    inputs=("gs://my-bucket/landing/", "https://site.example/rss.xml"),
                     output="gs://my-bucket/lake",
                     run_id="dry-run",
                     ingested_at=Timestamp.of(1_700_000_000),
@@ -121,7 +123,7 @@ def translate(kind: str) -> Any:
             pipeline,
             StreamConfig(
                 Settings(
-                    inputs=("https://example.org/rss.xml",),
+                    inputs=("https://site.example/rss.xml",),
                     output="gs://my-bucket/lake",
                     run_id="dry-stream",
                     ingested_at=Timestamp.of(1_700_000_000),

@@ -28,8 +28,8 @@ def raw(body: str, title: Optional[str] = "A title", **fields: Any) -> RawArticl
     base = RawArticle(
         source_type="feed",
         source="feeds/handmade.xml",
-        feed_url="https://handmade.example.org/feed.xml",
-        feed_link="https://handmade.example.org/",
+        feed_url="https://handmade.example/feed.xml",
+        feed_link="https://handmade.example/",
         url=None,
         guid=None,
         title=title,
@@ -144,11 +144,11 @@ def test_the_publication_date_and_what_became_of_it(
 
 
 def test_identity_comes_from_the_canonical_url() -> None:
-    link = "https://News.Example.org/world/story?utm_source=rss"
+    link = "https://News.Example/world/story?utm_source=rss"
     article, _ = build_article(raw("Text.", url=link, guid="g-1"), "run-1", INGESTED_AT)
-    assert article.url == "https://news.example.org/world/story"
-    assert article.source_domain == "news.example.org"
-    assert article.article_id == article_id(link, "https://handmade.example.org/feed.xml", "g-1", "A title", "Text.")
+    assert article.url == "https://news.example/world/story"
+    assert article.source_domain == "news.example"
+    assert article.article_id == article_id(link, "https://handmade.example/feed.xml", "g-1", "A title", "Text.")
     assert article.content_hash == content_hash("A title", "Text.")
     assert (article.run_id, article.ingested_at) == ("run-1", INGESTED_AT)
 
@@ -156,7 +156,7 @@ def test_identity_comes_from_the_canonical_url() -> None:
 def test_without_a_url_the_feed_names_the_domain_and_feed_and_guid_the_id() -> None:
     article, _ = build_article(raw("Text.", guid="g-1", feed_url=None), "run-1", INGESTED_AT)
     assert article.url is None
-    assert article.source_domain == "handmade.example.org"  # from the feed's link
+    assert article.source_domain == "handmade.example"  # from the feed's link
     # No feed URL: the feed's link stands for the feed.
-    assert article.article_id == article_id(None, "https://handmade.example.org/", "g-1", "A title", "Text.")
+    assert article.article_id == article_id(None, "https://handmade.example/", "g-1", "A title", "Text.")
     assert article.article_id != article_id(None, "feeds/handmade.xml", "g-1", "A title", "Text.")

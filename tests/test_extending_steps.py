@@ -23,6 +23,7 @@ from schemas import Article
 from tests.support import counters, new_pipeline, read_articles_pyarrow, read_dead_letters_pyarrow
 from transforms.entities import EntitySettings
 from transforms.errors import DEAD_LETTER, SafeDoFn, counter
+from transforms.pages import PageSettings
 
 pytestmark = pytest.mark.slow
 
@@ -67,6 +68,7 @@ def settings(output: Path, run_id: str) -> Settings:
         run_id=run_id,
         ingested_at=Timestamp.of(1_700_000_000),
         entities=EntitySettings(enabled=False),
+        pages=PageSettings(enabled=False),
     )
 
 
@@ -101,8 +103,9 @@ def test_steps_that_are_off_are_not_in_the_graph() -> None:
     base = settings(Path("/nonexistent"), "run")
     _, dead = add_steps(articles, base, STEPS)
     labels = {t.full_label for t in pipeline.transforms_stack[0].parts}
-    assert "TagArticles" in labels and "ExtractEntities" not in labels
+    assert "TagArticles" in labels and "ExtractEntities" not in labels and "FetchPages" not in labels
     assert len(dead) == 1
     on = base._replace(entities=EntitySettings(enabled=True))
-    _, dead = add_steps(pipeline | "More" >> beam.Create([]), on, STEPS[:1])
+    entities_only = [step for step in STEPS if step.label == "ExtractEntities"]
+    _, dead = add_steps(pipeline | "More" >> beam.Create([]), on, entities_only)
     assert "ExtractEntities" in {t.full_label for t in pipeline.transforms_stack[0].parts} and len(dead) == 1

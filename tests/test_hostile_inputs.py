@@ -78,7 +78,7 @@ ESCAPES = [
     "/dev/zero",
     "C:\\Windows\\win.ini",
     "gs://some-bucket/feed.xml",
-    "ftp://example.org/feed.xml",
+    "ftp://site.example/feed.xml",
 ]
 
 
@@ -144,8 +144,8 @@ def test_local_files_in_feed_lists_can_be_switched_off(tmp_path: Path) -> None:
         ("feed.xml", True),
         ("sub/feed.xml", True),
         ("./sub/./feed.xml", True),
-        ("https://example.org/rss", True),
-        ("HTTP://example.org/rss", True),
+        ("https://site.example/rss", True),
+        ("HTTP://site.example/rss", True),
         ("/abs/feed.xml", False),
         ("../feed.xml", False),
         ("sub/../../feed.xml", False),

@@ -66,14 +66,14 @@ def test_a_file_of_the_current_rule_stands_for_its_stored_ids(tmp_path: Path) ->
         {
             "article_id": pa.array(["id-1", None, "id-2"]),
             "id_rule": pa.array([ID_RULE] * 3, pa.int32()),
-            "url": pa.array(["https://example.org/a", None, "https://example.org/b"]),
+            "url": pa.array(["https://site.example/a", None, "https://site.example/b"]),
         },
     )
     assert ids_in_file(file) == (["id-1", "id-2"], [])  # a null id stands for nothing
 
 
 def test_rows_of_an_older_rule_also_stand_for_their_current_ids(tmp_path: Path) -> None:
-    link = "https://example.org/story?utm_source=feed"
+    link = "https://site.example/story?utm_source=feed"
     file = parquet(
         tmp_path / "old.parquet",  # schema 2: no id_rule column, every row is rule 1
         {"article_id": pa.array(["old-1", "old-2", "old-3"]), "url": pa.array([link, None, "not a url"])},
@@ -84,13 +84,13 @@ def test_rows_of_an_older_rule_also_stand_for_their_current_ids(tmp_path: Path) 
 
 
 def test_a_row_whose_id_the_current_rule_keeps_is_not_listed_twice(tmp_path: Path) -> None:
-    link = "https://example.org/story"
+    link = "https://site.example/story"
     file = parquet(
         tmp_path / "mixed.parquet",
         {
             "article_id": pa.array([url_id(link), "old-2"]),
             "id_rule": pa.array([1, ID_RULE], pa.int32()),
-            "url": pa.array([link, "https://example.org/other"]),
+            "url": pa.array([link, "https://site.example/other"]),
         },
     )
     assert ids_in_file(file) == ([url_id(link), "old-2"], [])

@@ -37,10 +37,10 @@ pytestmark = pytest.mark.slow
 STORIES = {
     "dw-1": "https://www.dw.com/en/harbour-reopens/a-75995188?maca=en-rss-en-all-1573-rdf",
     "bbc-1": "https://www.bbc.com/news/articles/cp81l0e1eg5o?at_medium=RSS&at_campaign=rss",
-    "ex-1": "https://news.example.org/item?story=12&edition=uk",
-    "ex-2": "https://news.example.org/item?edition=uk&story=13",
-    "ex-3": "https://news.example.org/world/clean-story",
-    "ex-4": "https://news.example.org/world/utm-story?utm_source=rss&id=7",
+    "ex-1": "https://news.example/item?story=12&edition=uk",
+    "ex-2": "https://news.example/item?edition=uk&story=13",
+    "ex-3": "https://news.example/world/clean-story",
+    "ex-4": "https://news.example/world/utm-story?utm_source=rss&id=7",
     "aj-1": "https://www.aljazeera.com/news/2026/2/18/night-ferry?traffic_source=rss",
     "guid-only": None,
 }
@@ -57,7 +57,7 @@ def feed_xml() -> str:
         )
     return (
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Rerun desk</title>'
-        f"<link>https://news.example.org/</link><description>d</description>{''.join(items)}</channel></rss>"
+        f"<link>https://news.example/</link><description>d</description>{''.join(items)}</channel></rss>"
     )
 
 
@@ -74,6 +74,8 @@ def ingest(inputs: list[str], output: Path, run_id: str) -> int:
             run_id,
             "--entities",
             "off",
+            "--full-text",
+            "off",  # the dw.com, bbc.com and aljazeera.com links must stay real (their tracker rules are per domain)
         ]
     )
 

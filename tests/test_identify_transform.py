@@ -43,7 +43,7 @@ def make_article(
         ingested_at=INGESTED_AT,
         source_type="feed",
         source=source,
-        source_domain="example.org",
+        source_domain="site.example",
         title=title,
         authors=list(authors),
         published_at=Timestamp.from_utc_datetime(published) if published else None,
@@ -131,26 +131,26 @@ def test_dedup_counters_without_previous_runs(result: Any) -> None:
 
 def test_ids_of_the_fixture_duplicates_agree() -> None:
     """The identity the dedup relies on, for the duplicates in seeds/ (see seeds/_expected)."""
-    feed = "https://news.example.org/feeds/newsroom.xml"
-    ferry = "https://news.example.org/travel/night-ferry-timetable"
+    feed = "https://news.example/feeds/newsroom.xml"
+    ferry = "https://news.example/travel/night-ferry-timetable"
     from_jsonl = (
-        "https://News.Example.org/travel/night-ferry-timetable?utm_source=twitter&utm_campaign=spring&fbclid=XyZ123"
+        "https://News.Example/travel/night-ferry-timetable?utm_source=twitter&utm_campaign=spring&fbclid=XyZ123"
     )
     assert canonical_url(from_jsonl) == ferry
     assert article_id(from_jsonl, None, None, "Night ferry timetable returns", "x") == article_id(
         ferry, feed, None, "other", "y"
     )
-    harbour = "https://news.example.org/world/harbour-reopens?utm_source=rss&utm_medium=feed"
-    assert canonical_url(harbour) == "https://news.example.org/world/harbour-reopens"
+    harbour = "https://news.example/world/harbour-reopens?utm_source=rss&utm_medium=feed"
+    assert canonical_url(harbour) == "https://news.example/world/harbour-reopens"
     assert article_id(None, feed, "nr-2002", "a", "b") == article_id(None, feed, "nr-2002", "c", "d")
     assert article_id(None, feed, "nr-2002", "a", "b") != article_id(
         None, "https://other.example/feed", "nr-2002", "a", "b"
     )
     assert (
-        canonical_url("http://DIGEST.example.com:80/items/footpath.html#top")
-        == "http://digest.example.com/items/footpath.html"
+        canonical_url("http://DIGEST.example:80/items/footpath.html#top")
+        == "http://digest.example/items/footpath.html"
     )
-    assert canonical_url("/news/relative") is None and canonical_url("mailto:desk@example.org") is None
+    assert canonical_url("/news/relative") is None and canonical_url("mailto:desk@site.example") is None
 
 
 # --------------------------------------------------------------------------

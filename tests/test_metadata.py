@@ -587,17 +587,17 @@ def test_extract_byline_none() -> None:
 @pytest.mark.parametrize(
     ("raw", "name"),
     [
-        ("jdoe@example.com (Jane Doe)", "Jane Doe"),
-        ("  jdoe@example.com  ( Jane Doe ) ", "Jane Doe"),
+        ("jdoe@web.example (Jane Doe)", "Jane Doe"),
+        ("  jdoe@web.example  ( Jane Doe ) ", "Jane Doe"),
         ("By Jane Doe", "Jane Doe"),
         ("by: Jane Doe", "Jane Doe"),
         ("  Jane Doe ,", "Jane Doe"),
         ("Jane Doe;", "Jane Doe"),
-        ("jdoe@example.com", None),
+        ("jdoe@web.example", None),
         ("", None),
         ("   ", None),
         (" , ", None),
-        ("desk@example.it (per segnalazioni sul contenuto del servizio)", None),  # a remark, not a name
+        ("desk@it.example (per segnalazioni sul contenuto del servizio)", None),  # a remark, not a name
         ("Special to The New York Times", None),
         ("For The Washington Post", None),
         ("Staff Reports", None),
@@ -615,8 +615,8 @@ def test_split_authors() -> None:
     assert split_authors(["A. Smith; B. Jones"]) == ["A. Smith", "B. Jones"]
     assert split_authors(["Mary Major, Richard Roe"]) == ["Mary Major", "Richard Roe"]
     assert split_authors(["Tom & Jerry"]) == ["Tom", "Jerry"]
-    assert split_authors(["jdoe@example.com (Jane Doe)", "By Jane Doe"]) == ["Jane Doe"]
-    assert split_authors(["jdoe@example.com", "", None]) == []  # type: ignore[list-item]
+    assert split_authors(["jdoe@web.example (Jane Doe)", "By Jane Doe"]) == ["Jane Doe"]
+    assert split_authors(["jdoe@web.example", "", None]) == []  # type: ignore[list-item]
     assert split_authors([]) == []
 
 

@@ -287,7 +287,7 @@ def test_a_dataflow_dry_run_builds_the_job_and_exits_0(tmp_path: Path) -> None:
     guard = NetworkGuard()
     with guard.active():
         code, out, err = ingest(
-            [str(ARTICLES), "https://example.org/feed.xml"],
+            [str(ARTICLES), "https://site.example/feed.xml"],
             Path("gs://my-bucket/out"),
             "--runner",
             "DataflowRunner",

@@ -37,14 +37,14 @@ def ingest(inputs: list[str], output: Path, run_id: str, *extra: str) -> tuple[i
 def rss(*items: str, close: bool = True) -> bytes:
     head = (
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>E2E</title>'
-        "<link>https://e2e.example.org/</link><description>d</description>"
+        "<link>https://e2e.example/</link><description>d</description>"
     )
     return (head + "".join(items) + ("</channel></rss>" if close else "")).encode("utf-8")
 
 
 def item(slug: str, title: str, description: str) -> str:
     return (
-        f"<item><title>{title}</title><link>https://e2e.example.org/{slug}</link><guid>{slug}</guid>"
+        f"<item><title>{title}</title><link>https://e2e.example/{slug}</link><guid>{slug}</guid>"
         f"<description>{description}</description></item>"
     )
 
@@ -76,7 +76,7 @@ def folder_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     # Item 11: a lone surrogate escape in JSON, in every kind of field, beside a clean record.
     (inputs / "surrogates.json").write_bytes(
         b'[{"title": "Lone \\ud800 surrogate", "text": "Body with \\udfff in it.", "author": "Ann \\ud83d",'
-        b' "tags": ["Tag\\udc00"], "url": "https://e2e.example.org/s\\ud800"},'
+        b' "tags": ["Tag\\udc00"], "url": "https://e2e.example/s\\ud800"},'
         b' {"title": "Clean JSON record", "text": "Nothing wrong here."}]'
     )
     (inputs / "surrogate.jsonl").write_bytes(b'{"title": "Line \\ud800 one", "text": "x y z"}\n')
@@ -142,7 +142,7 @@ def test_unstorable_characters_are_replaced_counted_and_written(folder_run: dict
     rows = by_title(folder_run["rows"])
     lone = rows["Lone \ufffd surrogate"]
     assert lone["text"] == "Body with \ufffd in it." and lone["authors"] == ["Ann \ufffd"]
-    assert lone["categories"] == ["Tag\ufffd"] and lone["url"] == "https://e2e.example.org/s%EF%BF%BD"
+    assert lone["categories"] == ["Tag\ufffd"] and lone["url"] == "https://e2e.example/s%EF%BF%BD"
     assert repairs_of(lone) == {"invalid_unicode:surrogate": 5}
     assert "Clean JSON record" in rows and "Line \ufffd one" in rows
     ref = rows["Reference \ufffd title"]
@@ -213,7 +213,7 @@ def test_json_feed_and_rss_over_http_with_unstorable_and_control_characters(tmp_
 def test_cut_off_feed_then_the_full_feed_gives_one_row_per_story(tmp_path: Path) -> None:
     stories = [item(f"story-{n}", f"Story {n}", f"The full text of story {n}.") for n in (1, 2, 3)]
     full = rss(*stories)
-    cut = full[: full.index(b"<link>https://e2e.example.org/story-3") + 15]
+    cut = full[: full.index(b"<link>https://e2e.example/story-3") + 15]
     feed = tmp_path / "in" / "feed.xml"
     feed.parent.mkdir()
     output = tmp_path / "out"

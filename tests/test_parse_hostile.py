@@ -66,14 +66,14 @@ def _run(documents: list[RawDocument], max_entries: int = 5000) -> tuple[list[An
 def _rss(*items: str, close: bool = True) -> bytes:
     head = (
         '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Hostile</title>'
-        "<link>https://hostile.example.org/</link><description>d</description>"
+        "<link>https://hostile.example/</link><description>d</description>"
     )
     return (head + "".join(items) + ("</channel></rss>" if close else "")).encode("utf-8")
 
 
 def _item(n: int, description: str = "", title: str = "") -> str:
     return (
-        f"<item><title>{title or f'Story number {n}'}</title><link>https://hostile.example.org/{n}</link>"
+        f"<item><title>{title or f'Story number {n}'}</title><link>https://hostile.example/{n}</link>"
         f"<guid>story-{n}</guid><description>{description or f'The body of story {n}, in full.'}</description></item>"
     )
 
@@ -279,7 +279,7 @@ FULL = _rss(_item(1), _item(2), _item(3))
     "cut",
     [
         FULL.index(b"<item><title>Story number 3") + 20,  # inside the third title
-        FULL.index(b"<link>https://hostile.example.org/3") + 10,  # inside its link
+        FULL.index(b"<link>https://hostile.example/3") + 10,  # inside its link
         FULL.index(b"</description></item></channel>") + 5,  # inside its last end tag
         FULL.index(b"The body of story 3") + 4,  # inside its description
     ],
@@ -304,7 +304,7 @@ def test_feed_cut_off_between_entries_is_still_a_dead_letter() -> None:
 
 @pytest.mark.slow
 def test_feed_cut_off_before_its_first_entry_is_one_dead_letter() -> None:
-    cut = FULL.index(b"<link>https://hostile.example.org/1") + 12
+    cut = FULL.index(b"<link>https://hostile.example/1") + 12
     articles, dead, _ = _run([_doc("feeds/cut-early.xml", FULL[:cut])])
     assert articles == [] and [d.error_type for d in dead] == ["TruncatedDocument"]
 

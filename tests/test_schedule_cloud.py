@@ -60,7 +60,7 @@ SAMPLE = {
     "BUCKET": "my-bucket",
     "IMAGE": IMAGE,
     "INPUT": "gs://my-bucket/feeds/feeds.opml",
-    "CONTACT_URL": "mailto:newsdesk@example.org",
+    "CONTACT_URL": "mailto:newsdesk@site.example",
     "SCHEDULER_SERVICE_ACCOUNT": "newsbeam-scheduler@my-project.iam.gserviceaccount.com",
     "WORKER_SERVICE_ACCOUNT": "newsbeam-worker@my-project.iam.gserviceaccount.com",
 }
@@ -71,7 +71,7 @@ SAMPLE_VARIABLES = {
     "newsbeam_bucket": "my-bucket",
     "newsbeam_image": IMAGE,
     "newsbeam_input": "gs://my-bucket/feeds/feeds.opml",
-    "newsbeam_contact_url": "mailto:newsdesk@example.org",
+    "newsbeam_contact_url": "mailto:newsdesk@site.example",
     "newsbeam_worker_service_account": "newsbeam-worker@my-project.iam.gserviceaccount.com",
 }
 
@@ -209,7 +209,7 @@ def flag_pairs(words: list[str]) -> dict[str, str]:
 
 def test_create_script_keeps_values_literal(tmp_path: Path) -> None:
     """Shell-special characters in a value reach the body unchanged (bash 5.2 treats '&' in a replacement specially)."""
-    feed = "https://example.org/feed?a=1&b=2|x"
+    feed = "https://site.example/feed?a=1&b=2|x"
     run = run_script(CREATE_SCRIPT, {**SAMPLE, "INPUT": feed}, tmp_path)
     assert run.code == 0, run.stderr
     body = json.loads(next(iter(run.calls[0]["files"].values())))

@@ -90,6 +90,17 @@ ARTICLE_COLUMNS = [
     ("locations", STRINGS, False),
     ("countries", STRINGS, False),
     ("id_rule", pa.int32(), False),
+    # Full text from the page and the page's metadata (issue 13), nullable so older files read as null.
+    ("text_source", pa.string(), True),
+    ("summary", pa.string(), True),
+    ("page_url", pa.string(), True),
+    ("page_status", pa.int32(), True),
+    ("page_error", pa.string(), True),
+    ("image_url", pa.string(), True),
+    ("site_name", pa.string(), True),
+    ("description", pa.string(), True),
+    ("canonical_url", pa.string(), True),
+    ("published_source", pa.string(), True),
 ]
 DEAD_LETTER_COLUMNS = [
     ("stage", pa.string(), False),
@@ -218,9 +229,9 @@ def full_article() -> Article:
         ingested_at=Timestamp(1_700_000_000, 123_456),
         source_type="feed",
         source="/data/feeds/world.xml",
-        source_domain="example.com",
-        url="https://example.com/world/story?id=7",
-        guid="tag:example.com,2024:7",
+        source_domain="web.example",
+        url="https://web.example/world/story?id=7",
+        guid="tag:web.example,2024:7",
         title="China, US in talks — “quoted” ’s 🎉",
         subtitle="A dek with ünïcödé",
         dateline="BEIJING",
@@ -414,7 +425,7 @@ def test_row_coder_round_trip_feed_health() -> None:
     coder = beam.coders.RowCoder.from_type_hint(FeedHealth, beam.coders.registry)
     row = FeedHealth(
         run_id="r",
-        url="https://example.org/rss.xml",
+        url="https://site.example/rss.xml",
         final_url=None,
         parent=None,
         kind="feed",

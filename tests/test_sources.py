@@ -332,8 +332,8 @@ def test_is_hidden(relative: str, hidden: bool) -> None:
 
 
 def test_is_url() -> None:
-    assert is_url("http://example.com/feed")
-    assert is_url("https://example.com/feed")
+    assert is_url("http://web.example/feed")
+    assert is_url("https://web.example/feed")
     assert not is_url("/local/path.xml")
     assert not is_url("gs://bucket/x.xml")
     assert not is_url("file:///tmp/x.xml")

@@ -21,8 +21,8 @@ from transforms.sources import URLS, ReadDocuments
 pytestmark = pytest.mark.slow
 
 MAX_BYTES = 100 * 1024
-FEED_URL = "https://feeds.example.com/world.xml"
-INPUT_URL = "https://example.com/rss.xml"
+FEED_URL = "https://feeds.example/world.xml"
+INPUT_URL = "https://web.example/rss.xml"
 
 
 @dataclass

@@ -423,7 +423,7 @@ def test_normalise_is_idempotent_on_seed() -> None:
 
 def test_normalise_keeps_query_strings_in_plain_text() -> None:
     # html.unescape alone reads "&region" as "®ion" and "&copy" as "©" (HTML5 legacy entities).
-    text = "See https://example.com/story?id=5&region=us&copy=1&para=2&not=3 for details."
+    text = "See https://web.example/story?id=5&region=us&copy=1&para=2&not=3 for details."
     assert normalise_text(text) == text
     assert normalise_line("AT&T &amp; R&D &lt;b&gt; &#8212; &notin;") == "AT&T & R&D <b> — ∉"
 

@@ -101,6 +101,9 @@ def repair_article(
     body = normalise_text(_lossy(body, language, repairs) or "")
     title = normalise_line(_lossy(title, language, repairs))
     subtitle = normalise_line(_lossy(subtitle, language, repairs))
+    summary = raw.summary
+    if summary is not None:
+        summary = normalise_text(_lossy(_fix(summary, uncurl_quotes, repairs), language, repairs) or "") or None
     authors = [a for a in (normalise_line(_fix(a, uncurl_quotes, repairs)) for a in raw.authors) if a]
     categories = [normalise_line(_fix(c, uncurl_quotes, repairs)) for c in raw.categories]
     listed = Counter({repair.kind: int(repair.count) for repair in raw.encoding.repairs}) + repairs
@@ -116,6 +119,7 @@ def repair_article(
         categories=list(dict.fromkeys(c for c in categories if c)),
         encoding=encoding,
         language=language,
+        summary=summary,
     )
     return repaired, repairs
 
@@ -165,6 +169,13 @@ def build_article(raw: RawArticle, run_id: str, ingested_at: Timestamp) -> tuple
         organizations=[],
         locations=[],
         countries=[],
+        text_source=raw.text_source,
+        summary=raw.summary,
+        image_url=raw.image_url,
+        site_name=raw.site_name,
+        description=raw.description,
+        canonical_url=raw.canonical_url,
+        published_source=raw.published_source or (raw.text_source if raw.published_raw is not None else None),
     )
     return article, Facts(bool(byline), dateline is not None, date_status)
 

@@ -167,10 +167,11 @@ def trim_mention(text: str, start: int, end: int, keep: Collection[str] = ()) ->
             end -= 1  # a lost closing quote: "Bidenâ" (no name ends in a lowercase letter and â)
         if start < end and text[end - 1] == "." and not _KEEP_FINAL_DOT.search(text[start:end]):
             end -= 1
-        determiner = _LEADING_DETERMINER.match(text[start:end])
+        # The cheap first-character and last-character tests spare most mentions the two regexes.
+        determiner = _LEADING_DETERMINER.match(text[start:end]) if text[start : start + 1] in "tT" else None
         if determiner and determiner.end() < end - start:
             start += determiner.end()
-        possessive = _POSSESSIVE.search(text[start:end])
+        possessive = _POSSESSIVE.search(text[start:end]) if start < end and text[end - 1] in "s'’" else None
         if (
             possessive
             and possessive.start() > 0
@@ -216,6 +217,9 @@ def clean_mentions(text: str, raw: Iterable[Mention], keep: Collection[str] = ()
 # --------------------------------------------------------------------------
 
 _SPACES = re.compile(r"\s+")
+#: The whitespace ``_SPACES`` would change: a run of two or more, or one that is not a plain space. Folding
+#: only these gives the same text without a replacement for every space between two words.
+_SPACES_TO_FOLD = re.compile(r"\s{2,}|[^\S ]")
 _ACRONYM = re.compile(r"^(?:[A-Z]\.){2,6}$|^[A-Z][A-Za-z]?[A-Z]{1,5}$")
 _FUNCTION_WORDS = frozenset({"of", "the", "and", "for", "on", "in", "de", "du", "des", "la", "le", "to", "&"})
 
@@ -263,7 +267,7 @@ class EntityLinker:
     @staticmethod
     def _normal(name: str) -> str:
         """Whitespace collapsed and typographic apostrophes made plain: the form names are compared in."""
-        return _SPACES.sub(" ", name.replace("’", "'").replace("‘", "'")).strip()
+        return _SPACES_TO_FOLD.sub(" ", name.replace("’", "'").replace("‘", "'")).strip()
 
     @staticmethod
     def _country_index(aliases: Mapping[str, str]) -> dict[str, str]:
@@ -327,13 +331,13 @@ class EntityLinker:
         resolved: dict[tuple[str, str], Optional[tuple[str, str]]] = {}
         entities = []
         for mention in mentions:
-            name = self.canonical_of(mention.text)
+            name = names.canonical_of(mention.text)
             if mention.label != "PERSON" and names.is_person_compound(name):
                 continue
             key = (mention.text, mention.label)
             if key not in resolved:
                 target = None
-                if name == self._normal(mention.text):  # the alias table has the last word
+                if name == names.normal_of(mention.text):  # the alias table has the last word
                     acronym = names.acronym_target(mention.text)
                     # An acronym keeps its own label: the model tags short capitals well, and
                     # its expansion's label can be the wrong one (wikigold: CSHL ORG → EVENT).
@@ -363,6 +367,11 @@ class _NameIndex:
     A 1 MB text has tens of thousands of mentions; comparing each with every
     longer one was quadratic (80 s). Names are indexed by their leading and
     trailing word runs, and each distinct (text, label) is resolved once.
+    A long article names the same people dozens of times: each distinct
+    mention text is normalised once (``canonical_of``), and the initials of
+    every run of words of the expandable names are indexed on the first
+    acronym (``_spelled``), instead of spelling each name out again for each
+    acronym.
     """
 
     def __init__(self, linker: EntityLinker, mentions: Sequence[Mention]):
@@ -371,8 +380,11 @@ class _NameIndex:
         self.suffixes: dict[tuple[str, ...], set[tuple[str, str]]] = {}
         self.expandable: set[tuple[str, str]] = set()
         self.surnames: set[str] = set()
+        self._normals: dict[str, str] = {}
+        self._canonicals: dict[str, str] = {}
+        self._spelled: Optional[dict[str, list[tuple[int, str, str, str]]]] = None
         for mention in mentions:
-            name = linker.canonical_of(mention.text)
+            name = self.canonical_of(mention.text)
             words = _words(name)
             if len(words) < 2:
                 continue
@@ -384,6 +396,21 @@ class _NameIndex:
                 self.surnames.add(words[-1])
             elif not _acronym_letters(mention.text):
                 self.expandable.add(entry)
+
+    def normal_of(self, text: str) -> str:
+        """``EntityLinker._normal(text)``, worked out once per distinct text of the article."""
+        normal = self._normals.get(text)
+        if normal is None:
+            normal = self._normals[text] = EntityLinker._normal(text)
+        return normal
+
+    def canonical_of(self, text: str) -> str:
+        """``EntityLinker.canonical_of(text)``, worked out once per distinct text of the article."""
+        canonical = self._canonicals.get(text)
+        if canonical is None:
+            name = self.normal_of(text)
+            canonical = self._canonicals[text] = self.linker.aliases.get(name, name)
+        return canonical
 
     def is_person_compound(self, name: str) -> bool:
         """ "Biden-Harris" (a surname of the article's people, hyphened to another name), not "Winston-Salem"."""
@@ -412,17 +439,36 @@ class _NameIndex:
         canonical, long_label = next(iter(found.items()))
         return long_label, canonical
 
+    def _spellings(self) -> dict[str, list[tuple[int, str, str, str]]]:
+        """Initials (2 to 6 letters) to the runs of words spelling them: (words in the run, run, name, label).
+
+        Every run :func:`_expansions` could yield for some acronym, in the
+        order it yields them (names sorted, then by start and end of the
+        run), so that a lookup finds what it would have found.
+        """
+        if self._spelled is None:
+            self._spelled = {}
+            for name, label in sorted(self.expandable):
+                words = _words(name)
+                for i, j in _runs(words, _MAX_RUN_WORDS):
+                    run = words[i:j]
+                    for initials in dict.fromkeys((_initials(run, False), _initials(run, True))):
+                        if 2 <= len(initials) <= 6:
+                            self._spelled.setdefault(initials, []).append((j - i, " ".join(run), name, label))
+        return self._spelled
+
     def acronym_target(self, text: str) -> Optional[tuple[str, str]]:
         letters = _acronym_letters(text)
         if letters is None:
             return None
         found: dict[str, str] = {}
         whole: dict[str, str] = {}
-        for name, label in sorted(self.expandable):
-            for expansion in _expansions(_words(name), letters):
-                found.setdefault(expansion, label)
-                if expansion == name:
-                    whole[name] = label
+        for size, expansion, name, label in self._spellings().get(letters, ()):
+            if size > 2 * len(letters):
+                continue  # _expansions looks no further than twice the letters
+            found.setdefault(expansion, label)
+            if expansion == name:
+                whole[name] = label
         if len(found) != 1:
             # The whole name beats a run inside a longer one ("Department of Defense" over a longer office name).
             if len(whole) != 1:
@@ -432,17 +478,27 @@ class _NameIndex:
         return label, canonical
 
 
-def _expansions(words: Sequence[str], letters: str) -> Iterator[str]:
-    """Runs of ``words`` whose initials spell ``letters`` (function words skipped or counted)."""
+#: Longest run of words an acronym can stand for: twice its letters, and an acronym has at most six.
+_MAX_RUN_WORDS = 12
+
+
+def _runs(words: Sequence[str], longest: int) -> Iterator[tuple[int, int]]:
+    """``(i, j)`` of the runs ``words[i:j]`` of 2 to ``longest`` words that neither start nor end with a function word."""
     for i in range(len(words)):
         if words[i].lower() in _FUNCTION_WORDS:
             continue
-        for j in range(i + 2, min(len(words), i + 2 * len(letters)) + 1):
+        for j in range(i + 2, min(len(words), i + longest) + 1):
             if words[j - 1].lower() in _FUNCTION_WORDS:
                 continue
-            run = words[i:j]
-            if letters in (_initials(run, False), _initials(run, True)):
-                yield " ".join(run)
+            yield i, j
+
+
+def _expansions(words: Sequence[str], letters: str) -> Iterator[str]:
+    """Runs of ``words`` whose initials spell ``letters`` (function words skipped or counted)."""
+    for i, j in _runs(words, 2 * len(letters)):
+        run = words[i:j]
+        if letters in (_initials(run, False), _initials(run, True)):
+            yield " ".join(run)
 
 
 # --------------------------------------------------------------------------
@@ -491,6 +547,18 @@ class EntityRecognizer:
             for ent in doc.ents:
                 found[index].append(Mention(ent.text, ent.label_, offset + ent.start_char, offset + ent.end_char))
         return found
+
+
+def _linked(entities: Sequence[Entity]) -> int:
+    """How many entities have a canonical name other than their own text, normalised (each distinct text once)."""
+    normals: dict[str, str] = {}
+    linked = 0
+    for entity in entities:
+        normal = normals.get(entity.text)
+        if normal is None:
+            normal = normals[entity.text] = EntityLinker._normal(entity.text)
+        linked += entity.canonical != normal
+    return linked
 
 
 def annotate(text: str, mentions: Sequence[Mention], linker: EntityLinker) -> dict[str, Any]:
@@ -567,7 +635,7 @@ class _RecogniseEntities(SafeDoFn):
             entities = values["entities"]
             counts["articles"] += 1
             counts["mentions"] += len(entities)
-            counts["linked"] += sum(1 for e in entities if e.canonical != EntityLinker._normal(e.text))
+            counts["linked"] += _linked(entities)
             out.append(article._replace(**values))
         return out, counts
 

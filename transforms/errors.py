@@ -111,6 +111,20 @@ class ConnectionFailed(FetchError):
     retryable = True
 
 
+class UnresolvableName(ConnectionFailed):
+    """A host under a special-use name that never resolves (RFC 2606/6761: ``.example``, ``.invalid``, ``.test``…).
+
+    Refused before any lookup: asking DNS about such a name would still be
+    traffic leaving the machine, and its answer is known.
+    """
+
+    retryable = False
+
+
+class RobotsDisallowed(FetchError):
+    """A site's robots.txt disallows the URL (or a redirect led to one it disallows)."""
+
+
 class FetchTimeout(FetchError):
     """Connecting, or waiting for the next bytes, took longer than the timeout."""
 

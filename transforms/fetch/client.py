@@ -276,6 +276,7 @@ def _request(
     outcome: FetchOutcome,
     stop: Optional[StopSignal] = None,
     accept: str = ANY_ACCEPT,
+    check_hop: Optional[Callable[[str], None]] = None,
 ) -> _Response:
     """One attempt: follows redirects ourselves so every hop is checked, reads and decodes the body.
 
@@ -291,6 +292,8 @@ def _request(
         if stop is not None and stop.is_set():
             raise FetchCancelled("abandoned: the run is stopping", url)
         check_url(current, policy.allow_private_hosts)
+        if check_hop is not None and current != url:
+            check_hop(current)  # the caller's own rule for where a redirect may lead (a page: its robots.txt)
         headers: dict[str, str] = {"Accept": accept}
         if validators is not None:
             if validators.etag:
@@ -424,6 +427,7 @@ def fetch(
     stop: Optional[StopSignal] = None,
     slot: Optional[Callable[[], AbstractContextManager[object]]] = None,
     accept: str = ANY_ACCEPT,
+    check_hop: Optional[Callable[[str], None]] = None,
 ) -> FetchOutcome:
     """Fetch ``url`` with retries; never raises for anything the server or network does.
 
@@ -434,6 +438,9 @@ def fetch(
     decoded body for a 2xx, ``not_modified`` for a 304, else ``error``. Once
     ``stop`` is set the fetch ends with ``FetchCancelled`` (the request in
     flight is cut off; pass ``sleep=stop.wait`` for an interruptible back-off).
+    ``check_hop`` is called with every redirect target before it is
+    requested, and refuses it by raising a ``FetchError`` (a page fetch asks
+    the target site's robots.txt).
     """
     rng = rng or random.Random()
     outcome = FetchOutcome(url)
@@ -452,7 +459,7 @@ def fetch(
                 if outcome.attempts == 1:
                     started = clock()  # the wait for a turn at the host is politeness, not this URL's time
                 response = _request(
-                    session, url, policy, validators, clock() + policy.deadline, clock, outcome, stop, accept
+                    session, url, policy, validators, clock() + policy.deadline, clock, outcome, stop, accept, check_hop
                 )
             outcome.content_type = response.headers.get("Content-Type")
             if response.status == 304:

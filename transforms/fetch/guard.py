@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from transforms.errors import BlockedURL
+from transforms.errors import BlockedURL, UnresolvableName
 from transforms.fetch.watchdog import Watch, Watchdog
 
 
@@ -47,6 +47,16 @@ def blocked_reason(address: str) -> Optional[str]:
     return None
 
 
+#: Special-use top-level names that never resolve on the public DNS (RFC 2606 §2, RFC 6761 §6.2–6.5,
+#: RFC 7686, RFC 9476): sample links and fixtures use them, and no lookup is ever made for them.
+RESERVED_TLDS = frozenset({"example", "invalid", "test", "onion", "alt"})
+
+
+def reserved_name(host: str) -> bool:
+    """Whether ``host`` is under a special-use name that never resolves (``news.example``, ``x.invalid``)."""
+    return host.lower().rstrip(".").rsplit(".", 1)[-1] in RESERVED_TLDS
+
+
 def check_url(url: str, allow_private: bool = True) -> str:
     """The URL's host, after refusing schemes other than http(s) and URLs without a host.
 
@@ -65,6 +75,8 @@ def check_url(url: str, allow_private: bool = True) -> str:
     if not host:
         raise BlockedURL("URL has no host", url)
     host = host.lower()
+    if reserved_name(host):
+        raise UnresolvableName(f"{host} is a special-use name that never resolves (RFC 6761): not looked up", url)
     if not allow_private:
         bare = host.rstrip(".")  # "localhost." is the same name, fully qualified
         if bare == "localhost" or bare.endswith(".localhost"):

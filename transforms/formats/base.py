@@ -177,6 +177,8 @@ def new_article(
     feed_url: Optional[str] = None,
     feed_link: Optional[str] = None,
     source_type: Optional[str] = None,
+    text_source: str = "file",
+    summary: Optional[str] = None,
 ) -> RawArticle:
     """A ``RawArticle`` of ``document``: what every parser fills the same way, filled here once.
 
@@ -201,6 +203,8 @@ def new_article(
         encoding=encoding_info(decoded),
         language=None,
         raw=raw,
+        text_source=text_source,
+        summary=summary,
     )
 
 

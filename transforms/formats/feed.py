@@ -33,6 +33,7 @@ from transforms.formats.base import (
     text_or_none,
     with_repairs,
 )
+from transforms.metadata import clean_author
 from transforms.text import (
     CONTROL_CHARS,
     INVALID_CHAR_REF,
@@ -88,6 +89,21 @@ def _html_field(value: str, repairs: Counter[str]) -> str:
     return text
 
 
+def entry_teaser(entry: Mapping[str, Any]) -> Optional[str]:
+    """The entry's own summary/description as text (the ``summary`` column): the teaser a page's text is judged against.
+
+    Markup repairs made here are not counted: when the teaser is also the
+    body, the body's conversion counts them once.
+    """
+    summary = entry.get("summary_detail") or {}
+    value = (summary.get("value") or entry.get("summary") or "").strip()
+    if not value:
+        return None
+    if looks_like_html(value):
+        value = _html_field(value, Counter()).strip()
+    return value or None
+
+
 def _entry_body(entry: Mapping[str, Any], repairs: Counter[str]) -> tuple[str, bool, Optional[str]]:
     """The entry's fullest text, whether it is HTML, and the summary when it is a separate dek."""
     contents = [c for c in entry.get("content") or [] if (c.get("value") or "").strip()]
@@ -125,8 +141,15 @@ def _entry_authors(entry: Mapping[str, Any], feed: Mapping[str, Any], version: s
     an address (``dc:creator``, ``itunes:author``) are passed on.
     """
     authors = string_list(entry.get("authors"))
-    if not authors and entry.get("author"):
-        authors = [entry["author"]]
+    raw = entry.get("author")
+    if isinstance(raw, str) and "@" in raw and len(authors) <= 1:
+        # feedparser splits "address (Name)" assuming a 2-4 letter top-level domain:
+        # "desk@news.network (Tom Achebe)" becomes the name "ork (Tom Achebe". The raw
+        # form is read by metadata.clean_author, which knows any domain.
+        name = clean_author(raw)
+        return [name] if name else []
+    if not authors and raw:
+        authors = [raw]
     if authors:
         return authors
     feed_authors = [a for a in feed.get("authors") or [] if isinstance(a, Mapping)]
@@ -331,6 +354,8 @@ def parse_feed(document: RawDocument, decoded: Decoded) -> Iterator[Outcome]:
                 document,
                 decoded,
                 source_type="feed",
+                text_source="feed",
+                summary=entry_teaser(entry),
                 feed_url=feed_url,
                 feed_link=feed_link,
                 url=_absolute(entry.get("link"), feed_link or feed_url),

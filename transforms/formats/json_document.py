@@ -159,6 +159,12 @@ class JsonCursor:
                 raise self._error("Expecting ',' delimiter", pos)
 
 
+def is_json_feed(members: Mapping[str, Any]) -> bool:
+    """Whether a top-level object is a JSON Feed (its ``version`` names jsonfeed.org): its items are feed entries."""
+    version = members.get("version")
+    return isinstance(version, str) and "jsonfeed.org/version/" in version
+
+
 def _locate_records(members: Mapping[str, Any], depth: int = 0) -> Union[int, _Self, None]:
     """Where the records of an object are: an array's position, the object itself, or nowhere (None).
 
@@ -168,8 +174,7 @@ def _locate_records(members: Mapping[str, Any], depth: int = 0) -> Union[int, _S
     one article; otherwise the first container key holding a list (or, a few
     levels deep, an object that holds one) gives the records.
     """
-    version = members.get("version")
-    if isinstance(version, str) and "jsonfeed.org/version/" in version:
+    if is_json_feed(members):
         # A JSON Feed has a title and a home page of its own: its articles are its items.
         items = members.get("items")
         return items.start if isinstance(items, _ArrayAt) else None
@@ -218,6 +223,7 @@ def parse_json(document: RawDocument, decoded: Decoded) -> Iterator[Outcome]:
     cursor = JsonCursor(text)
     pos = cursor.space(1 if text.startswith("\ufeff") else 0)  # a BOM left in the text (one decoded twice)
     records = 0
+    feed = False
     try:
         where: Union[int, _Self, None] = _SELF
         if text.startswith("[", pos):
@@ -225,6 +231,7 @@ def parse_json(document: RawDocument, decoded: Decoded) -> Iterator[Outcome]:
         elif text.startswith("{", pos):
             members, end = cursor.members(pos, 0)  # a first pass that holds no records
             where = _locate_records(members)
+            feed = is_json_feed(members)
         if where is _SELF:
             value, end = cursor.value(pos)
             records += 1
@@ -232,7 +239,7 @@ def parse_json(document: RawDocument, decoded: Decoded) -> Iterator[Outcome]:
         elif isinstance(where, int):
             for value, start, stop in cursor.elements(where):
                 records += 1
-                yield record_outcome(value, text[start:stop], document, decoded)
+                yield record_outcome(value, text[start:stop], document, decoded, feed)
             if where == pos:
                 end = cursor.end
     except json.JSONDecodeError as error:

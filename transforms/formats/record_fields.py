@@ -12,6 +12,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 from schemas import RawArticle, RawDocument
 from transforms.errors import UnreadableDocument
+from transforms.extract import parse_page, read_tree, without_title
 from transforms.formats.base import (
     Failure,
     Outcome,
@@ -34,6 +35,7 @@ FIELDS = {
         "maintext",
         "content_text",
         "content_html",
+        "html",
         "description",
     ),
     "subtitle": ("subtitle", "dek", "subheadline", "summary", "description"),
@@ -102,9 +104,17 @@ def _pick(
 
 
 def json_record_to_article(
-    record: Any, document: RawDocument, decoded: Decoded, raw: Optional[str] = None
+    record: Any, document: RawDocument, decoded: Decoded, raw: Optional[str] = None, feed: bool = False
 ) -> RawArticle:
-    """One JSON object (an article) to a ``RawArticle``; ``raw`` is its JSON as found, when known."""
+    """One JSON object (an article) to a ``RawArticle``; ``raw`` is its JSON as found, when known.
+
+    ``feed``: the record is an item of a JSON Feed, a feed entry like an RSS
+    item (its HTML is the feed's own content, its link's page is fetched for
+    full text). Otherwise HTML in the record (an ``html``/``content_html``
+    field, or any body that is markup) goes through the extractor every HTML
+    path shares (``transforms.extract``), and the page's metadata fills the
+    fields the record lacks.
+    """
     if not isinstance(record, Mapping):
         raise UnreadableDocument(f"JSON record is a {type(record).__name__}, not an object")
     found = _record_fields(record)
@@ -117,25 +127,57 @@ def json_record_to_article(
     _, published = _pick(found, "published")
     _, authors = _pick(found, "authors")
     _, categories = _pick(found, "categories")
+    body_is_html = looks_like_html(body_text)
+    teaser = text_or_none(subtitle) if subtitle != body else None
     article = new_article(
         document,
         decoded,
         url=text_or_none(url),
         guid=text_or_none(guid),
         title=text_or_none(title),
-        subtitle=text_or_none(subtitle) if subtitle != body else None,
+        subtitle=teaser,
         body=body_text,
-        body_is_html=looks_like_html(body_text),
+        body_is_html=body_is_html,
         authors=string_list(authors),
         published_raw=text_or_none(published),
         categories=string_list(categories),
         raw=raw if raw is not None else json_dumps(record),
+        source_type="feed" if feed else None,
+        text_source="feed" if feed else "file",
+        summary=teaser if feed else None,
     )
+    if body_is_html and not feed:
+        article = with_page_html(article, document)
     return check_not_empty(article)
 
 
-def record_outcome(record: Any, raw: str, document: RawDocument, decoded: Decoded) -> Outcome:
+def with_page_html(article: RawArticle, document: RawDocument) -> RawArticle:
+    """A record whose body is HTML, read by the shared extractor: its main text, and what its page says
+    where the record says nothing (title, date, authors, image, site name, description, canonical URL)."""
+    tree = parse_page(article.body)
+    if tree is None:
+        return article  # no element at all: the body is read as text by text repair, as before
+    page = read_tree(tree, article.url, document.fetched_at.to_utc_datetime(has_tz=True))
+    meta = page.meta
+    published_source = None
+    if article.published_raw is None and meta.published_raw:
+        published_source = f"page:{meta.published_source}" if meta.published_source else "page"
+    return article._replace(
+        body=without_title(page.body.text, article.title),
+        body_is_html=False,
+        title=article.title or meta.title,
+        authors=list(article.authors) or list(meta.authors),
+        published_raw=article.published_raw or meta.published_raw,
+        published_source=published_source,
+        image_url=meta.image_url,
+        site_name=meta.site_name,
+        description=meta.description,
+        canonical_url=meta.canonical_url,
+    )
+
+
+def record_outcome(record: Any, raw: str, document: RawDocument, decoded: Decoded, feed: bool = False) -> Outcome:
     try:
-        return json_record_to_article(record, document, decoded, raw)
+        return json_record_to_article(record, document, decoded, raw, feed)
     except Exception as error:  # noqa: BLE001 - one bad record never costs the file
         return Failure(error, raw)
