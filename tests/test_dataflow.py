@@ -95,6 +95,7 @@ STREAM_STEPS = {
     "TallyRead",
     "TallyDead",
     "TallyWritten",
+    "TallyPages",
     "TallyDuplicates",
     "TallyFetches",
     "AllTallies",

@@ -44,7 +44,7 @@ from transforms.text import (
 _LOG = logging.getLogger("newsbeam")
 
 
-class _Languages:
+class Languages:
     """A weak-referenceable holder, as ``Shared`` requires, for one identifier per worker."""
 
     def __init__(self) -> None:
@@ -193,7 +193,7 @@ class _RepairText(SafeDoFn):
         self._no_language = counter("language_unknown")
 
     def setup(self) -> None:
-        self._identifier = self._shared.acquire(_Languages).identifier
+        self._identifier = self._shared.acquire(Languages).identifier
 
     def process_element(self, raw: RawArticle) -> Iterator[RawArticle]:
         assert self._identifier is not None

@@ -56,7 +56,7 @@ from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
 from schemas import Article, EncodingInfo, RawArticle, Repair
-from transforms.enrich import repair_article
+from transforms.enrich import Languages, repair_article
 from transforms.errors import DEAD_LETTER, counter
 from transforms.extract import Page, read_page
 from transforms.fetch.client import make_session
@@ -65,7 +65,6 @@ from transforms.fetch.pages import PageFetch, fetch_page
 from transforms.fetch.policy import FetchPolicy
 from transforms.identify import content_hash
 from transforms.metadata import (
-    LanguageIdentifier,
     extract_byline,
     parse_date,
     parse_dateline,
@@ -490,15 +489,8 @@ class _Runtime:
         self.policy = policy
         self.hosts: FetchContext = context.acquire()
         self.session: requests.Session = make_session(policy, self.hosts.watchdog)
-        self.detect = languages.acquire(_Languages).identifier.detect
+        self.detect = languages.acquire(Languages).identifier.detect
         self.counts = _Counts()
-
-
-class _Languages:
-    """A weak-referenceable holder, as ``Shared`` requires, for one identifier per worker."""
-
-    def __init__(self) -> None:
-        self.identifier = LanguageIdentifier()
 
 
 def _charset(content_type: Optional[str]) -> Optional[str]:
