@@ -29,6 +29,7 @@ JSON Lines file (``--format jsonl``), or as an RSS feed whose items carry the
 body as HTML in ``content:encoded`` (``--format rss``).
 
     python bench/long_text_bench.py [--count 400] [--words 600] [--runs 3] [--format jsonl|rss]
+    python bench/long_text_bench.py --stages [--baseline TREE]  # each stage timed in one in-process ingest
     python bench/long_text_bench.py --profile cprofile.out   # one in-process ingest under cProfile
 
 This module imports only the standard library at the top: the ``spacy`` side
@@ -378,6 +379,111 @@ def prepare(work: Path, articles: Sequence[dict[str, Any]], fmt: str) -> tuple[P
     return input_file, spec
 
 
+#: The functions the stage breakdown times: (module, attribute, what it is). Each is looked up by the
+#: pipeline at call time, so wrapping the module attribute times every call the ingest makes.
+STAGE_FUNCTIONS = (
+    ("transforms.enrich", "repair_article", "repair_article: HTML, ftfy guard, language, normalisation"),
+    ("transforms.enrich", "build_article", "build_article: byline, dateline, date, ids, hashes"),
+    ("transforms.entities", "_Models", "model load: spaCy import, model, ruler, linker"),
+    ("transforms.entities", "EntityRecognizer.mentions", "EntityRecognizer.mentions: ruler + ner (nlp.pipe)"),
+    ("transforms.entities", "annotate", "annotate: trim, link, summarise"),
+    ("transforms.sinks", "to_arrow_table", "to_arrow_table"),
+    ("transforms.sinks", "write_table", "write_table (Parquet)"),
+)
+
+
+def stages_in_process(input_file: Path, arguments: Sequence[str]) -> None:
+    """One ingest in this process, the stage functions and the garbage collector timed; prints JSON.
+
+    Runs the code first on ``sys.path`` (``PYTHONPATH``), so the same
+    measurement applies to a baseline tree.
+    """
+    import gc
+    import importlib
+    import io
+
+    started = time.perf_counter()
+    collecting = [0.0, 0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting[0] = time.perf_counter()
+        else:
+            collecting[1] += time.perf_counter() - collecting[0]
+
+    gc.callbacks.append(on_gc)
+    from pipeline.run import run_ingest
+
+    imported = time.perf_counter() - started
+    spent: dict[str, float] = {}
+
+    def timed(function: Any, label: str) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            begun = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[label] = spent.get(label, 0.0) + time.perf_counter() - begun
+
+        return wrapper
+
+    for module_name, attribute, label in STAGE_FUNCTIONS:
+        owner: Any = importlib.import_module(module_name)
+        *path, name = attribute.split(".")
+        for part in path:
+            owner = getattr(owner, part)
+        if isinstance(getattr(owner, name), type):  # a class: time its construction
+            cls = getattr(owner, name)
+            cls.__init__ = timed(cls.__init__, label)
+        else:
+            setattr(owner, name, timed(getattr(owner, name), label))
+    begun = time.perf_counter()
+    status = run_ingest([str(input_file)], list(arguments), out=io.StringIO(), err=io.StringIO())
+    ran = time.perf_counter() - begun
+    print(json.dumps({"imports": imported, "run": ran, "status": status, "gc": collecting[1], "stages": spent}))
+
+
+def stages(sides: Sequence[Side], input_file: Path, work: Path, count: int, runs: int) -> None:
+    """The stage breakdown of each newsbeam tree (entities on), ``runs`` times alternately; medians."""
+    found: dict[str, list[dict[str, Any]]] = {side.name: [] for side in sides}
+    for run in range(runs):
+        for side in list(sides[run % len(sides) :]) + list(sides[: run % len(sides)]):
+            assert side.code is not None
+            output = work / f"out-stages-{side.name}"
+            shutil.rmtree(output, ignore_errors=True)
+            arguments = ingest_arguments(input_file, output, True, cli_flags(side.code))[2:]
+            command = [sys.executable, str(Path(__file__).resolve()), "--stages-in-process", str(input_file)]
+            command += ["--", *arguments]
+            env = {**os.environ, **_ONE_THREAD, "PYTHONPATH": str(side.code)}
+            done = subprocess.run(command, cwd=work, env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise SystemExit(f"stages of {side.name} failed:\n{done.stderr[-3000:]}")
+            found[side.name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            shutil.rmtree(output, ignore_errors=True)
+    labels = [label for _, _, label in STAGE_FUNCTIONS]
+    names = [side.name for side in sides]
+    print(f"\nStage breakdown, one in-process ingest of {count} articles per tree, medians of {runs} (wall s)\n")
+    print("| | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+
+    def row(title: str, pick: Any) -> None:
+        cells = []
+        for name in names:
+            value = statistics.median(pick(result) for result in found[name])
+            cells.append(f"{value:.2f} s ({value / count * 1000:.2f} ms/article)")
+        print(f"| {title} | " + " | ".join(cells) + " |")
+
+    row("imports (pipeline.run)", lambda r: r["imports"])
+    row("run (build, execute, write)", lambda r: r["run"])
+    for label in labels:
+        row(label, lambda r, label=label: r["stages"].get(label, 0.0))
+    row("garbage collection (all generations)", lambda r: r["gc"])
+    row(
+        "the run less model load and mentions",
+        lambda r: r["run"] - r["stages"].get(labels[2], 0.0) - r["stages"].get(labels[3], 0.0),
+    )
+
+
 def profile(articles: Sequence[dict[str, Any]], fmt: str, out: Path, work: Path) -> None:
     """One ingest in this process under cProfile (the FnApiRunner runs bundles in this thread)."""
     import cProfile
@@ -421,10 +527,20 @@ def main() -> None:
     parser.add_argument("--no-off", action="store_true", help="skip the entities-off side")
     parser.add_argument("--keep", type=Path, help="write inputs and outputs here (kept) instead of a temp folder")
     parser.add_argument("--profile", type=Path, help="only profile one in-process ingest; cProfile stats here")
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="instead of the end-to-end sides: time each stage's functions in one in-process ingest per tree",
+    )
     parser.add_argument("--spacy-side", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--stages-in-process", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.spacy_side:
         spacy_side(args.spacy_side)
+        return
+    if args.stages_in_process:
+        stages_in_process(args.stages_in_process, args.rest)
         return
 
     source = None if args.generated else WIKIGOLD
@@ -451,6 +567,9 @@ def main() -> None:
             profile(articles, args.format, args.profile, work)
             return
         input_file, spec = prepare(work, articles, args.format)
+        if args.stages:
+            stages([s for s in sides if s.code is not None and s.entities], input_file, work, len(articles), args.runs)
+            return
         for run in range(args.runs):
             shift = run % len(sides)
             for side in sides[shift:] + sides[:shift]:  # rotated, so noise hits every side alike
