@@ -51,7 +51,8 @@ def main() -> None:
             try:
                 command = [sys.executable, "-m", "pipeline.cli", "ingest", *urls, "--output", output]
                 command += ["--runner", "DirectRunner", "--allow-private-hosts", "--per-host-delay", "0"]
-                command += ["--progress-seconds", "0"]
+                # --full-text off: the entries link to real sites, which must never be contacted.
+                command += ["--progress-seconds", "0", "--full-text", "off"]
                 return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
             finally:
                 shutil.rmtree(output, ignore_errors=True)

@@ -311,6 +311,7 @@ def pipeline_args(output: Path, run_id: str) -> list[str]:
         *("--output", str(output), "--runner", "DirectRunner", "--entities", "off", "--allow-private-hosts"),
         *("--per-host-delay", "0", "--per-host-concurrency", str(PIPELINE_CONCURRENCY), "--progress-seconds", "0"),
         *("--run-id", run_id),
+        *("--full-text", "off"),  # the corpus entries link to real publishers: never contacted
     ]
 
 
