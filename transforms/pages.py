@@ -321,7 +321,7 @@ def choose_text(
 ) -> Choice:
     """The page's text replaces the feed's when it is the article and the fuller text; rules in order.
 
-    Each rule is measured in ``bench/fulltext_bench.py``: a page must not be
+    Each rule is measured in ``bench/choose_text_bench.py`` and ``bench/fulltext_bench.py``: a page must not be
     empty, a consent or subscription prompt, much shorter than what the feed
     already has, or another page than the entry's (neither the title nor the
     teaser found in it); and when the feed's own text is long and about as
