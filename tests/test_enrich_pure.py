@@ -86,7 +86,9 @@ def test_curly_quotes_are_kept_unless_asked(detect: Any, uncurl: bool, expected:
 
 
 def test_names_and_categories_are_normalised_and_blank_ones_dropped(detect: Any) -> None:
-    article = raw("Body text of the story.", authors=["  ", "Ana   Lima "], categories=["World", " World ", "", "Sport"])
+    article = raw(
+        "Body text of the story.", authors=["  ", "Ana   Lima "], categories=["World", " World ", "", "Sport"]
+    )
     repaired, _ = repair_article(article, detect)
     assert repaired.authors == ["Ana Lima"]
     assert repaired.categories == ["World", "Sport"]  # first occurrence kept, in order

@@ -34,4 +34,3 @@ def test_dc_creator_is_kept_as_written() -> None:
         "Ann Lee",
         "Bo Chen",
     ]
-

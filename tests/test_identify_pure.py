@@ -109,4 +109,3 @@ def test_a_file_newsbeam_could_not_have_written_is_unreadable(
 ) -> None:
     with pytest.raises(UnreadableFile, match=named):
         ids_in_file(parquet(tmp_path / "other.parquet", columns))
-

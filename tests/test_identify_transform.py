@@ -147,8 +147,7 @@ def test_ids_of_the_fixture_duplicates_agree() -> None:
         None, "https://other.example/feed", "nr-2002", "a", "b"
     )
     assert (
-        canonical_url("http://DIGEST.example:80/items/footpath.html#top")
-        == "http://digest.example/items/footpath.html"
+        canonical_url("http://DIGEST.example:80/items/footpath.html#top") == "http://digest.example/items/footpath.html"
     )
     assert canonical_url("/news/relative") is None and canonical_url("mailto:desk@site.example") is None
 

@@ -475,3 +475,25 @@ def test_repairs_equal_the_plain_versions_on_real_article_pages() -> None:
         for uncurl in (False, True):
             assert fix_with_ftfy(text, uncurl) == reference_fix_with_ftfy(text, uncurl), path.name
         assert normalise_text(text) == reference_normalise_text(text), path.name
+
+
+def reference_fold(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text.casefold())
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join(re.findall(r"\w+", text))
+
+
+@_SETTINGS
+@given(st.text(max_size=200))
+def test_fold_equals_the_plain_version(text: str) -> None:
+    from transforms.identify import _fold
+
+    assert _fold(text) == reference_fold(text)
+
+
+def test_fold_on_accents_ligatures_and_marks_of_every_script() -> None:
+    from transforms.identify import _fold
+
+    marks = "".join(chr(c) for c in range(0x110000) if unicodedata.combining(chr(c)))
+    for text in ("Café Zürich naïve ﬁnal Ⅻ İstanbul ǅ", "Ελληνικά ἄλφα", "हिन्दी", f"a{marks}b", "“quoted” — dash"):
+        assert _fold(text) == reference_fold(text)

@@ -21,6 +21,7 @@ DoFn that annotates a batch of articles at a time.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import re
@@ -580,6 +581,27 @@ class _Models:
         self.linker = EntityLinker.from_file()
 
 
+def _freeze_long_lived() -> None:
+    """Move every object alive now (model, pipeline graph, imports) out of the garbage collector's reach.
+
+    Why: NER allocates fast, so full collections come often during a run,
+    and each one walks every tracked object of the worker: the model's and,
+    in a Beam worker, the pipeline's and the runner's, which live as long
+    as the process does. Measured on 400 long articles, collections took
+    0.9 s in the pipeline against 0.1 s for spaCy alone; frozen, those
+    objects are skipped (``gc.freeze``, as CPython's documentation advises
+    for long-lived servers). Objects frozen are never freed, so this runs
+    once per process, after the model has loaded.
+    """
+    global _FROZEN
+    if not _FROZEN:
+        _FROZEN = True
+        gc.freeze()
+
+
+_FROZEN = False
+
+
 class _RecogniseEntities(SafeDoFn):
     stage = "extract_entities"
 
@@ -600,6 +622,7 @@ class _RecogniseEntities(SafeDoFn):
 
     def setup(self) -> None:
         self._models = self._shared.acquire(lambda: _Models(self.model), tag=f"ner:{self.model}")
+        _freeze_long_lived()
 
     def _skip_reason(self, article: Article) -> Optional[str]:
         if not article.text.strip():

@@ -161,11 +161,27 @@ def domain_of(url: Optional[str]) -> Optional[str]:
     return host.lower().removeprefix("www.")
 
 
+def _without_combining_marks(text: str) -> str:
+    """``text`` less its combining marks (``unicodedata.combining`` non-zero).
+
+    Why not one pass over every character: that cost more than the rest of
+    identifying a long article. No combining mark lies below U+0300, so only
+    the few distinct characters above it (quotes, dashes, accents) are looked at.
+    """
+    marks: dict[str, str | int | None] = {c: None for c in set(_ABOVE_LATIN.findall(text)) if unicodedata.combining(c)}
+    return text.translate(str.maketrans(marks)) if marks else text
+
+
+_ABOVE_LATIN = re.compile("[^\x00-\u02ff]")
+
+
 def _fold(text: str) -> str:
     """Case, accents, punctuation and spacing folded away: what two copies of a text share."""
-    text = unicodedata.normalize("NFKD", text.casefold())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return " ".join(re.findall(r"\w+", text))
+    text = _without_combining_marks(unicodedata.normalize("NFKD", text.casefold()))
+    return " ".join(_WORD.findall(text))
+
+
+_WORD = re.compile(r"\w+")
 
 
 def _short_hash(kind: str, value: str) -> str:

@@ -558,29 +558,25 @@ def process_batch(
 ) -> Iterator[tuple[int, Article]]:
     """Every article of a batch, in the order its page work finishes, with its position in ``articles``.
 
-    ``demand`` is the pages wanted per host over the whole run (batch: a
-    side input, so every shard shares the run's budget the same way); None:
-    this batch's own (a stream's bundle).
+    Every article has a page link (``page_link``): ``FetchPages`` routes the
+    others around this step (``_SplitByLink``). ``demand`` is the pages
+    wanted per host over the whole run (batch: a side input, so every shard
+    shares the run's budget the same way); None: this batch's own (a
+    stream's bundle).
     """
+    links = [page_link(article) for article in articles]
+    if None in links:
+        raise ValueError("process_batch takes articles with a page link only (FetchPages splits off the others)")
     counts = runtime.counts
-    linked: list[int] = []
-    for index, article in enumerate(articles):
-        if page_link(article) is None:
-            counts.no_link.inc()
-            counts.outcome(article)
-            yield index, article
-        else:
-            linked.append(index)
-    with_links = [articles[i] for i in linked]
     if demand is None:
-        demand = Counter(host_of(page_link(a) or "") for a in with_links)
+        demand = Counter(host_of(link or "") for link in links)
     settings = runtime.settings
     allocation = allocate(demand, settings.max_pages, settings.max_pages_per_host)
-    chosen, skipped = over_budget(with_links, allocation, settings)
-    for local, marked in skipped:
+    chosen, skipped = over_budget(articles, allocation, settings)
+    for index, marked in skipped:
         counts.outcome(marked)
-        yield linked[local], marked
-    jobs = [(linked[local], page_link(with_links[local]) or "") for local in chosen]
+        yield index, marked
+    jobs = [(index, links[index] or "") for index in chosen]
     policy, hosts = runtime.policy, runtime.hosts
 
     def work(job: tuple[int, str], gate: HostGate) -> PageFetch:

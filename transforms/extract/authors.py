@@ -26,7 +26,6 @@ from urllib.parse import urlsplit
 
 import lxml.html
 from lxml import etree
-from trafilatura.json_metadata import normalize_authors
 
 JsonObject = dict[str, Any]
 MetaTags = dict[str, list[str]]
@@ -458,5 +457,7 @@ def visible_byline(tree: lxml.html.HtmlElement) -> Optional[str]:
             _text_without(element, dropped, pieces)
             content = " ".join(" ".join(pieces).split())
             if 2 < len(content) < 120:
+                from trafilatura.json_metadata import normalize_authors  # on first use, as in body.py
+
                 return normalize_authors(None, content)
     return None

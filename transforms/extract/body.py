@@ -21,8 +21,6 @@ from typing import NamedTuple, Optional, Sequence, Union
 
 import lxml.etree
 import lxml.html
-import trafilatura
-from trafilatura.settings import Document
 
 from transforms.text import flat_text, storable
 
@@ -528,6 +526,9 @@ FRAGMENT_KEEP = 0.1
 def _trafilatura_body(tree: lxml.html.HtmlElement, url: Optional[str], fast: bool) -> Optional[lxml.etree._Element]:
     # output_format "txt" is what trafilatura.extract() runs; unlike "python", it does not render a text
     # output of its own that would be thrown away here.
+    import trafilatura  # imported on first use: a fifth of a second that runs reading no HTML never need
+    from trafilatura.settings import Document
+
     document = trafilatura.bare_extraction(
         tree, url=url, fast=fast, include_comments=False, with_metadata=False, output_format="txt"
     )

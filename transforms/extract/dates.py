@@ -34,7 +34,6 @@ from typing import Any, Iterable, NamedTuple, Optional
 from urllib.parse import urlsplit
 
 import lxml.html
-from htmldate import find_date
 
 from transforms.metadata import parse_date
 
@@ -382,6 +381,8 @@ def htmldate_date(
     htmldate works on a copy of a tree it is given (it prunes its copy), so
     ``tree`` is not changed.
     """
+    from htmldate import find_date  # on first use, as trafilatura in body.py
+
     found = find_date(
         tree,
         url=url,
