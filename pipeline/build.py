@@ -15,7 +15,8 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.settings import IngestConfig
 from pipeline.steps import AFTER_DEDUP, Step, add_steps
-from schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FEED_HEALTH_SCHEMA, Article
+from schemas import ARTICLE_SCHEMA, CLUSTER_SCHEMA, DEAD_LETTER_SCHEMA, FEED_HEALTH_SCHEMA, Article
+from transforms.clusters import CLUSTERS, ClusterStories, cluster_partition
 from transforms.enrich import Enrich
 from transforms.errors import DEAD_LETTER, counter
 from transforms.fetch import FETCHES, LISTED, FetchFeeds
@@ -121,6 +122,27 @@ def build_ingest(
     # the costliest step by far, and a nightly re-run would otherwise
     # recognise every article it then drops as already written.
     articles, step_dead = add_steps(articles, settings, steps)
+    cluster_files = []
+    if settings.clusters.enabled:
+        # Last, after every step that can change an article's text (and after
+        # any step a user registers): a cluster is of the text written.
+        clustered = articles | "ClusterStories" >> ClusterStories(
+            settings.clusters, settings.output, settings.run_id, settings.ingested_at
+        )
+        articles = clustered["articles"]
+        cluster_files.append(
+            clustered[CLUSTERS]
+            | "WriteClusters"
+            >> WritePartitionedParquet(
+                CLUSTERS,
+                CLUSTER_SCHEMA,
+                cluster_partition,
+                settings.output,
+                settings.run_id,
+                config.rows_per_file,
+                "cluster_rows",
+            )
+        )
     dead_letters = (
         read[DEAD_LETTER],
         fetched[DEAD_LETTER],
@@ -162,7 +184,7 @@ def build_ingest(
         settings.output, settings.run_id, settings.ingested_at
     )
     published = (
-        (article_files, dead_letter_files, health_files, state_file)
+        (article_files, dead_letter_files, health_files, state_file, *cluster_files)
         | "AllFiles" >> beam.Flatten()
         | "Publish" >> Publish(settings.output, settings.run_id)
     )

@@ -11,6 +11,7 @@ import math
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.clusters import CLUSTER_DEFAULTS
 from transforms.entities import ENTITY_DEFAULTS
 from transforms.fetch import FetchPolicy
 from transforms.fetch.polling import POLL_INTERVAL
@@ -208,6 +209,47 @@ class NewsbeamOptions(PipelineOptions):
         )
         cls._add_fetch_args(parser)
         cls._add_page_args(parser)
+        cls._add_cluster_args(parser)
+
+    @classmethod
+    def _add_cluster_args(cls, parser: argparse.ArgumentParser) -> None:
+        """Options for story clusters: copies of one story across outlets, URLs and runs."""
+        parser.add_argument(
+            "--clusters",
+            dest="clusters",
+            type=_on_off,
+            default=CLUSTER_DEFAULTS.enabled,
+            help="Group copies of one story (wire copies across outlets, one story under several URLs) into "
+            "story clusters, across runs: columns cluster_id, cluster_size, minhash and the clusters/ table. "
+            "on or off (off: those columns stay null).",
+        )
+        parser.add_argument(
+            "--cluster_threshold",
+            "--cluster-threshold",
+            dest="cluster_threshold",
+            type=_ratio,
+            default=CLUSTER_DEFAULTS.threshold,
+            help="Estimated Jaccard similarity of two articles' word 5-shingles (title and text) at or above "
+            "which they are one story (default chosen by measurement, bench/cluster_bench.py).",
+        )
+        parser.add_argument(
+            "--cluster_min_words",
+            "--cluster-min-words",
+            dest="cluster_min_words",
+            type=_count,
+            default=CLUSTER_DEFAULTS.min_words,
+            help="Articles with fewer words of title and text (feed teasers) are never clustered by likeness, "
+            "only with copies whose title and text are identical.",
+        )
+        parser.add_argument(
+            "--cluster_lookback_days",
+            "--cluster-lookback-days",
+            dest="cluster_lookback_days",
+            type=_non_negative,
+            default=CLUSTER_DEFAULTS.lookback_days,
+            help="New articles join clusters of past articles published within this many days before the run "
+            "(0: all past articles; backfills of old archives need it).",
+        )
 
     @classmethod
     def _add_page_args(cls, parser: argparse.ArgumentParser) -> None:

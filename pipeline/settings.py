@@ -22,6 +22,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.options import MB, NewsbeamOptions, StreamOptions
+from transforms.clusters import ClusterSettings
 from transforms.entities import EntitySettings
 from transforms.fetch import FetchPolicy, SharedFetchContext, StreamControl
 from transforms.fetch.polling import POLL_INTERVAL
@@ -50,6 +51,8 @@ class Settings(NamedTuple):
     fetch: FetchPolicy = FetchPolicy()
     #: Full text from the pages feed entries link to (``--full-text`` …).
     pages: PageSettings = PageSettings()
+    #: Story clusters (``--clusters``, ``--cluster-threshold`` …).
+    clusters: ClusterSettings = ClusterSettings()
     #: The one handle every fetching step of the run is given, so that each host's delay and
     #: concurrency hold across all of them (feeds, listed feeds, later pages); None: ``with_hosts`` makes it.
     hosts: Optional[SharedFetchContext] = None
@@ -120,6 +123,15 @@ def page_settings(nb: NewsbeamOptions) -> PageSettings:
     )
 
 
+def cluster_settings(nb: NewsbeamOptions) -> ClusterSettings:
+    return ClusterSettings(
+        enabled=nb.clusters,
+        threshold=nb.cluster_threshold,
+        min_words=nb.cluster_min_words,
+        lookback_days=nb.cluster_lookback_days,
+    )
+
+
 def entity_settings(nb: NewsbeamOptions) -> EntitySettings:
     return EntitySettings(
         enabled=nb.entities,
@@ -145,6 +157,7 @@ def settings_from_options(options: PipelineOptions, inputs: Sequence[str], run_i
         entities=entity_settings(nb),
         fetch=fetch_policy(nb),
         pages=page_settings(nb),
+        clusters=cluster_settings(nb),
         hosts=SharedFetchContext(),
     )
 

@@ -35,7 +35,16 @@ from apache_beam.utils.timestamp import MAX_TIMESTAMP, Timestamp
 
 from pipeline.settings import StreamConfig
 from pipeline.steps import AFTER_DEDUP, Step, add_steps
-from schemas import ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA, FEED_HEALTH_SCHEMA, DeadLetter, FeedFetch, FeedRequest
+from schemas import (
+    ARTICLE_SCHEMA,
+    CLUSTER_SCHEMA,
+    DEAD_LETTER_SCHEMA,
+    FEED_HEALTH_SCHEMA,
+    DeadLetter,
+    FeedFetch,
+    FeedRequest,
+)
+from transforms.clusters import CLUSTERS, ClusterStoriesContinuously, article_tallies, cluster_partition, row_tallies
 from transforms.enrich import Enrich
 from transforms.errors import DEAD_LETTER, READ_STAGES
 from transforms.fetch import (
@@ -354,6 +363,25 @@ def build_stream(
     identified = enriched["articles"] | "Identify" >> DeduplicateContinuously(config.dedup_ttl, written)
     articles = identified["articles"]
     articles, step_dead = add_steps(articles, settings, steps)
+    lateness = config.max_age + config.window
+    cluster_tallies: list[beam.PCollection] = []
+    if settings.clusters.enabled:
+        clustered = articles | "ClusterStories" >> ClusterStoriesContinuously(
+            settings.clusters, settings.output, settings.run_id, settings.ingested_at
+        )
+        articles = clustered["articles"]
+        cluster_tallies.append(clustered[CLUSTERS] | "TallyClusterRows" >> beam.FlatMap(row_tallies))
+        # Rows carry the poll time they were made at: they land in the window being written.
+        clustered[CLUSTERS] | "WriteClusters" >> WriteWindowedParquet(
+            settings.output,
+            CLUSTERS,
+            CLUSTER_SCHEMA,
+            cluster_partition,
+            settings.run_id,
+            config.window,
+            config.window,
+            "cluster_rows",
+        )
     timed = articles | "EventTime" >> to_event_time(config.max_age)
     dead_letters = (
         polled[DEAD_LETTER],
@@ -363,7 +391,6 @@ def build_stream(
         enriched[DEAD_LETTER],
         *step_dead,
     ) | "CollectDeadLetters" >> beam.Flatten()
-    lateness = config.max_age + config.window
     article_files = timed | "WriteArticles" >> WriteWindowedParquet(
         settings.output,
         ARTICLES,
@@ -413,6 +440,8 @@ def build_stream(
         polled[SKIP_TALLIES],
         listed[SKIP_TALLIES],
         *([timed | "TallyPages" >> beam.FlatMap(page_tallies)] if settings.pages.enabled else []),
+        *([timed | "TallyClusters" >> beam.FlatMap(article_tallies)] if settings.clusters.enabled else []),
+        *cluster_tallies,
     ) | "AllTallies" >> beam.Flatten()
     reports = tallies | "WindowReport" >> WindowReport(settings.output, settings.run_id, config.window, lateness)
     return StreamOutputs(timed, dead_letters, article_files, dead_letter_files, reports, health, health_files)

@@ -146,6 +146,7 @@ def build_summary(
         },
         "failing_feeds": failing_feeds(feed_health),
         "pages": page_counts(values, options.get("full_text")),
+        "clusters": cluster_counts(values, options.get("clusters")),
         "repairs": _grouped(values, "repairs."),
         "counters": dict(sorted(values.items())),
     }
@@ -210,6 +211,8 @@ def with_window_reports(
     )
     if "pages" in summary:
         summary["pages"] = page_counts(totals, summary["pages"]["full_text"])
+    if "clusters" in summary:
+        summary["clusters"] = cluster_counts(totals, summary["clusters"]["enabled"])
     summary["metrics_note"] = STREAM_METRICS_NOTE
     summary["stream"] = {"polls": polls, "abandoned_fetches": abandoned, "windows": list(reports)}
     return summary
@@ -269,6 +272,37 @@ def page_counts(values: Mapping[str, int], full_text: Any) -> dict[str, Any]:
     }
 
 
+def cluster_counts(values: Mapping[str, int], enabled: Any) -> dict[str, Any]:
+    """What story clustering did (``transforms.clusters``): the written articles that are copies of a story.
+
+    ``clustered``: articles written into a cluster of two or more; ``cluster_rows``: rows added to
+    ``clusters/`` (a batch run: one per cluster it added to); ``merges``: earlier clusters joined into
+    another; ``signed``/``short_texts``: articles compared by likeness, and those too short for it
+    (matched on identical content only).
+    """
+    return {
+        "enabled": enabled is not False,
+        "clustered": values.get("clustered_articles", 0),
+        "cluster_rows": values.get("cluster_rows", 0),
+        "merges": values.get("cluster_merges", 0),
+        "signed": values.get("cluster_signed", 0),
+        "short_texts": values.get("cluster_short_texts", 0),
+        "past_members": values.get("cluster_past_members", 0),
+    }
+
+
+def _cluster_lines(summary: Mapping[str, Any]) -> list[str]:
+    clusters = summary.get("clusters")
+    if not clusters:
+        return []
+    if not clusters["enabled"]:
+        return ["  clusters                off (--clusters off)"]
+    return [
+        f"  story clusters {clusters['cluster_rows']:>8}  "
+        + _inline({k: clusters[k] for k in ("clustered", "merges", "short_texts")})
+    ]
+
+
 def _page_lines(summary: Mapping[str, Any]) -> list[str]:
     pages = summary.get("pages")
     if not pages:
@@ -311,6 +345,7 @@ def print_summary(summary: Mapping[str, Any], path: str, out: TextIO) -> None:
         f"  entities       {entities['mentions']:>8}  {_inline({k: v for k, v in entities.items() if k != 'mentions'})}",
         *_feed_lines(summary),
         *_page_lines(summary),
+        *_cluster_lines(summary),
         *_skipped_lines(summary),
         *(f"  recovered: {note}" for note in summary.get("recovered", [])),
         f"  counts reconcile: {_reconciled_text(counts['reconciled'])}",

