@@ -278,7 +278,8 @@ def cluster_counts(values: Mapping[str, int], enabled: Any) -> dict[str, Any]:
     ``clustered``: articles written into a cluster of two or more; ``cluster_rows``: rows added to
     ``clusters/`` (a batch run: one per cluster it added to); ``merges``: earlier clusters joined into
     another; ``signed``/``short_texts``: articles compared by likeness, and those too short for it
-    (matched on identical content only).
+    (matched on identical content only); ``past_members``: earlier articles read back (within the
+    lookback), ``past_candidates``: those sharing a key with a new article (only they are compared).
     """
     return {
         "enabled": enabled is not False,
@@ -288,6 +289,7 @@ def cluster_counts(values: Mapping[str, int], enabled: Any) -> dict[str, Any]:
         "signed": values.get("cluster_signed", 0),
         "short_texts": values.get("cluster_short_texts", 0),
         "past_members": values.get("cluster_past_members", 0),
+        "past_candidates": values.get("cluster_past_candidates", 0),
     }
 
 

@@ -264,7 +264,9 @@ def cluster_rows(output: Path) -> list[dict[str, Any]]:
         assert pq.read_schema(file).remove_metadata() == CLUSTER_SCHEMA.remove_metadata()
     if not files:
         return []
-    relation = duckdb.sql(f"SELECT * FROM read_parquet('{output}/clusters/**/*.parquet') ORDER BY updated_at, cluster_id")
+    relation = duckdb.sql(
+        f"SELECT * FROM read_parquet('{output}/clusters/**/*.parquet') ORDER BY updated_at, cluster_id"
+    )
     return [dict(zip(relation.columns, row, strict=True)) for row in relation.fetchall()]
 
 
@@ -341,6 +343,9 @@ def test_clusters_across_runs_with_stable_ids_merges_and_no_change_on_rerun(tmp_
     assert rows["https://one.example/a"]["cluster_id"] == storm_id  # rows written before are unchanged
     b_one = rows["https://one.example/b"]
     assert rows["https://six.example/b"]["cluster_id"] == b_one["article_id"]  # a past singleton keeps its id
+    clusters = json.loads((output / "runs" / "run2.json").read_text())["clusters"]
+    assert clusters["past_members"] == 9  # every article of run 1 is within the lookback
+    assert clusters["past_candidates"] == 4  # the three storm copies and one.example/b: no other shares a key
     latest = {r["cluster_id"]: r for r in cluster_rows(output) if r["run_id"] == "run2"}
     assert latest[storm_id]["size"] == 4 and "six.example" in latest[storm_id]["sources"]
     assert latest[b_one["article_id"]]["size"] == 2
@@ -492,3 +497,19 @@ def test_short_texts_cluster_only_on_identical_content_with_some_text() -> None:
     assert exact_hash("h", MIN_EXACT_WORDS) == "h"
     assert exact_hash("h", MIN_EXACT_WORDS - 1) is None  # a headline over a one-line text: no cluster at all
     assert exact_hash(None, 100) is None
+
+
+def test_past_articles_travel_only_under_keys_new_articles_have() -> None:
+    from transforms.clusters import KeySet, shared_keys
+
+    combine = KeySet()
+    accumulator = combine.merge_accumulators(
+        [combine.add_input(combine.create_accumulator(), k) for k in (5, 3, 2**62, 3)]
+    )
+    wanted = combine.extract_output(accumulator)
+    assert wanted.tolist() == [3, 5, 2**62]
+    assert shared_keys([1, 3, 4, 2**62, 9], wanted) == [3, 2**62]
+    assert shared_keys([1, 2], combine.extract_output(set())) == []
+    bands, rows = lsh_bands(THRESHOLD)
+    keys = band_keys(sign_article(None, text_of(paragraphs("a")), MIN_WORDS) or b"", bands, rows)
+    assert all(0 <= k < 2**63 for k in keys)  # fits the int64 array

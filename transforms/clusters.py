@@ -149,11 +149,16 @@ def lsh_bands(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
     return num_perm, 1
 
 
-def band_keys(minhash: bytes, bands: int, rows: int) -> list[str]:
-    """One key per band: the band's number and a hash of its values (equal keys: a candidate pair)."""
+def _key(kind: bytes, value: bytes) -> int:
+    """A 63-bit key (an int: compact to shuffle, and sortable into the array past articles are filtered by)."""
+    return int.from_bytes(hashlib.blake2b(kind + value, digest_size=8).digest(), "little") >> 1
+
+
+def band_keys(minhash: bytes, bands: int, rows: int) -> list[int]:
+    """One key per band: a hash of the band's number and values (equal keys: a candidate pair)."""
     width = rows * 4
     return [
-        f"{band}:{hashlib.blake2b(minhash[band * width : (band + 1) * width], digest_size=8).hexdigest()}"
+        _key(band.to_bytes(2, "little") + b"b", minhash[band * width : (band + 1) * width])
         for band in range(bands)
         if (band + 1) * width <= len(minhash)
     ]
@@ -169,9 +174,9 @@ def exact_hash(content_hash: Optional[str], word_count: Optional[int]) -> Option
     return content_hash if content_hash and (word_count or 0) >= MIN_EXACT_WORDS else None
 
 
-def exact_key(content_hash: str) -> str:
+def exact_key(content_hash: str) -> int:
     """The only key of a short text: its folded title and text, so only identical copies meet."""
-    return f"={content_hash}"
+    return _key(b"=", content_hash.encode())
 
 
 def sign_article(title: Optional[str], text: str, min_words: int) -> Optional[bytes]:
@@ -463,11 +468,41 @@ def members_in_file(
         )
 
 
-def member_keys(member: ClusterMember, content_hash: Optional[str], bands: int, rows: int) -> list[str]:
+def member_keys(member: ClusterMember, content_hash: Optional[str], bands: int, rows: int) -> list[int]:
     """The keys a member is grouped under: its band keys, or its exact-content key when it has no signature."""
     if member.minhash is not None:
         return band_keys(member.minhash, bands, rows)
     return [exact_key(content_hash)] if content_hash else []
+
+
+def shared_keys(keys: Sequence[int], wanted: np.ndarray) -> list[int]:
+    """The ``keys`` that are in ``wanted`` (a sorted array): a past article travels only under a key some
+    new article has, so a night's shuffle is of the few past articles that can match, not of all of them."""
+    if not len(wanted):
+        return []
+    found = np.asarray(keys, dtype=np.int64)
+    at = np.minimum(np.searchsorted(wanted, found), len(wanted) - 1)
+    return [int(k) for k in found[wanted[at] == found]]
+
+
+class KeySet(beam.CombineFn):
+    """The distinct keys of the new articles, as a sorted array (8 bytes a key) for ``shared_keys``."""
+
+    def create_accumulator(self) -> set[int]:
+        return set()
+
+    def add_input(self, accumulator: set[int], key: int) -> set[int]:
+        accumulator.add(key)
+        return accumulator
+
+    def merge_accumulators(self, accumulators: Iterable[set[int]]) -> set[int]:
+        merged: set[int] = set()
+        for accumulator in accumulators:
+            merged |= accumulator
+        return merged
+
+    def extract_output(self, accumulator: set[int]) -> np.ndarray:
+        return np.array(sorted(accumulator), dtype=np.int64)
 
 
 class _ReadMembers(beam.DoFn):
@@ -483,9 +518,12 @@ class _ReadMembers(beam.DoFn):
         self.keyed = keyed
         self.bands, self.rows = lsh_bands(settings.threshold)
         self._members = counter("cluster_past_members")
+        self._candidates = counter("cluster_past_candidates")
         self._unreadable = counter("cluster_past_files_unreadable")
 
-    def process(self, readable: fileio.ReadableFile, earliest: Optional[Timestamp]) -> Iterator[Any]:
+    def process(
+        self, readable: fileio.ReadableFile, earliest: Optional[Timestamp], wanted: Optional[np.ndarray] = None
+    ) -> Iterator[Any]:
         if earliest is None:
             return
         start = lookback_start(earliest, self.settings.lookback_days)
@@ -504,7 +542,11 @@ class _ReadMembers(beam.DoFn):
             yield from found
             return
         for member, content_hash in found:
-            for key in member_keys(member, content_hash, self.bands, self.rows):
+            keys = member_keys(member, content_hash, self.bands, self.rows)
+            shared = keys if wanted is None else shared_keys(keys, wanted)
+            if shared:
+                self._candidates.inc()
+            for key in shared:
                 yield key, member
 
 
@@ -563,16 +605,19 @@ class ReadPastMembers(beam.PTransform):
     with ``keyed=False``, each with its content hash, for the stream's state.
     """
 
-    def __init__(self, articles_dir: str, settings: ClusterSettings, earliest: Any, keyed: bool = True):
+    def __init__(
+        self, articles_dir: str, settings: ClusterSettings, earliest: Any, keyed: bool = True, wanted: Any = None
+    ):
         super().__init__()
         self.pattern = articles_dir.rstrip("/") + "/**/*.parquet"
         self.settings = settings
         self.earliest = earliest
         self.keyed = keyed
+        self.wanted = wanted
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         return _matched(pbegin, self.pattern, "PastArticles") | "PastMembers" >> beam.ParDo(
-            _ReadMembers(self.settings, self.keyed), self.earliest
+            _ReadMembers(self.settings, self.keyed), self.earliest, self.wanted
         )
 
 
@@ -633,7 +678,7 @@ class _GroupsOfKey(beam.DoFn):
         self.threshold = threshold
         self._compared = counter("cluster_candidate_groups")
 
-    def process(self, element: tuple[str, Iterable[ClusterMember]]) -> Iterator[list[ClusterMember]]:
+    def process(self, element: tuple[int, Iterable[ClusterMember]]) -> Iterator[list[ClusterMember]]:
         _, members = element
         members = list(members)
         if len(members) < 2 or not any(m.is_new for m in members):
@@ -701,8 +746,16 @@ class ClusterStories(beam.PTransform):
             | "Moments" >> beam.Map(lambda a: event_moment(a.published_at, a.ingested_at))
             | "Earliest" >> beam.CombineGlobally(min).without_defaults()
         )
+        wanted = (
+            signed[_Sign.KEYED]
+            | "NewKeys" >> beam.Map(lambda keyed: keyed[0])
+            | "KeySet" >> beam.CombineGlobally(KeySet()).without_defaults()
+        )
         past = pipeline | "ReadPastMembers" >> ReadPastMembers(
-            self.output + "/articles", self.settings, beam.pvalue.AsSingleton(earliest, default_value=None)
+            self.output + "/articles",
+            self.settings,
+            beam.pvalue.AsSingleton(earliest, default_value=None),
+            wanted=beam.pvalue.AsSingleton(wanted, default_value=None),
         )
         known = pipeline | "ReadClusterTable" >> ReadClusterTable(self.output + "/" + CLUSTERS)
         groups = (
@@ -758,13 +811,13 @@ class _Index:
     def __init__(self, bands: int, rows: int) -> None:
         self.bands = bands
         self.rows = rows
-        self.by_key: dict[str, list[ClusterMember]] = defaultdict(list)
+        self.by_key: dict[int, list[ClusterMember]] = defaultdict(list)
         self.clusters: dict[str, StoryCluster] = {}
         #: Each merged cluster id → the cluster it was merged into (one step; chains are followed).
         self.merged_into: dict[str, str] = {}
         self.size = 0
 
-    def add(self, member: ClusterMember, keys: Sequence[str]) -> None:
+    def add(self, member: ClusterMember, keys: Sequence[int]) -> None:
         for key in keys:
             self.by_key[key].append(member)
         self.size += 1
@@ -815,7 +868,7 @@ class _ClusterInState(beam.DoFn):
     def setup(self) -> None:
         self._index = None
 
-    def _keys(self, member: ClusterMember, content_hash: Optional[str], index: _Index) -> list[str]:
+    def _keys(self, member: ClusterMember, content_hash: Optional[str], index: _Index) -> list[int]:
         return member_keys(member, content_hash, index.bands, index.rows)
 
     def _rebuild(self, members: Any, rows: Any) -> _Index:
