@@ -145,6 +145,21 @@ def test_first_run_exits_zero_with_expected_counts(first: Snapshot) -> None:
         assert sum(v for k, v in repairs.items() if k.startswith(prefix)) >= at_least, repairs
 
 
+def test_first_run_clusters_the_wire_copies_and_the_rerun_adds_no_cluster(
+    first: Snapshot, seeds_runs: SeedsRuns
+) -> None:
+    expected = load_expected("ingest_seeds.json")["story_clusters"]
+    clusters = first.summary["clusters"]
+    assert (clusters["cluster_rows"], clusters["clustered"]) == (expected["cluster_rows"], expected["clustered"])
+    senate = [r for r in first.rows if (r["title"] or "").startswith("Senate ")]
+    assert len(senate) == 2 and senate[0]["cluster_id"] == senate[1]["cluster_id"]
+    assert senate[0]["cluster_id"] == min(r["article_id"] for r in senate)
+    others = [r for r in first.rows if r not in senate]
+    assert all(r["cluster_id"] == r["article_id"] and r["cluster_size"] == 1 for r in others)
+    assert seeds_runs.second.summary["clusters"]["cluster_rows"] == 0
+    assert len(list((seeds_runs.output / "clusters").rglob("*.parquet"))) == 1
+
+
 def test_summary_counts_reconcile_and_equal_parquet_rows(first: Snapshot, seeds_runs: SeedsRuns) -> None:
     counts = first.summary["counts"]
     assert counts["read"] == counts["written"] + counts["duplicates"] + counts["dead_lettered"]
@@ -510,17 +525,17 @@ def test_failure_while_publishing_leaves_no_partial_files(tmp_path: Path) -> Non
 
 
 def test_max_dead_letter_ratio_exceeded_exits_3(tmp_path: Path) -> None:
-    # seeds/articles: 10 records read, 2 dead-lettered (20 %).
+    # seeds/articles: 11 records read, 2 dead-lettered (18 %).
     code, _, err = ingest_capturing([str(SEEDS / "articles")], tmp_path / "out", "--max-dead-letter-ratio", "0.1")
     assert code == 3
     assert "--max-dead-letter-ratio" in err
     summary = run_summary(tmp_path / "out")
-    assert (summary["counts"]["read"], summary["counts"]["dead_lettered"]) == (10, 2)
+    assert (summary["counts"]["read"], summary["counts"]["dead_lettered"]) == (11, 2)
 
 
 def test_max_dead_letter_ratio_not_exceeded_exits_0(tmp_path: Path) -> None:
-    # Exactly at the limit is not over it.
-    assert ingest([str(SEEDS / "articles")], tmp_path / "out", "--max-dead-letter-ratio", "0.2") == 0
+    # Exactly at the limit (2 of 11) is not over it.
+    assert ingest([str(SEEDS / "articles")], tmp_path / "out", "--max-dead-letter-ratio", repr(2 / 11)) == 0
     assert run_summary(tmp_path / "out")["counts"]["dead_lettered"] == 2
 
 
