@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench clean
+.PHONY: install run test test-fast lint bench clean browser
 
 $(STAMP): pyproject.toml constraints.txt requirements-ner.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,17 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/newsbeam ingest seeds/ --output out/ --runner DirectRunner
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# Debian's chromium, for the test that opens the HTML report in a real browser
+# (tests/test_report_browser.py, driven over the DevTools protocol). Where it cannot be
+# installed (no apt-get, not root) this says why and goes on: that test then skips, saying so.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; } || \
+	  echo "make browser: chromium is not installed and apt-get cannot install it here (needs Debian/Ubuntu and root); the browser test will skip"
 
 # The fast tier: every test not marked slow, i.e. the pure functions, the parsers, the
 # HTTP client against a local server, the CLI's option parsing, the deploy files. The slow

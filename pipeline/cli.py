@@ -24,6 +24,7 @@ try:
     from apache_beam.options.pipeline_options import PipelineOptions, _BeamArgumentParser
 
     from pipeline.options import NewsbeamOptions, StreamOptions
+    from pipeline.report import DEFAULT_TOP, run_report
     from pipeline.run import EXIT_OK, EXIT_USAGE, run_ingest, run_stream
     from pipeline.signals import EXIT_INTERRUPTED, INTERRUPTED_LINE
 finally:
@@ -53,7 +54,45 @@ def _parser() -> argparse.ArgumentParser:
     )
     stream.add_argument("inputs", nargs="*", metavar="FEED_OR_OPML", help="A feed URL, or an OPML file or URL.")
     commands.add_parser("options", help="List every pipeline option with its help text.")
+    _add_report(commands)
     return parser
+
+
+def _add_report(commands: argparse._SubParsersAction) -> None:
+    """``newsbeam report``: its own flags (no pipeline options), so a misspelt one is an error, not ignored."""
+    report = commands.add_parser(
+        "report",
+        help="Summarise an output folder: in the terminal, as JSON (--json) or as one HTML page (--html).",
+        description=(
+            "Reads the Parquet output newsbeam wrote into DIR (batch or stream, any schema version) with DuckDB and "
+            "reports articles per source and day, languages, text source, top people, organisations, places and "
+            "countries, the largest story clusters, encoding repairs, dead letters, failing feeds and pages. "
+            "Days are UTC and both ends of the range are included: articles count on their publication day (their "
+            "ingest day when they have none), dead letters and feed fetches on the day they happened, story clusters "
+            "by their articles in the range."
+        ),
+    )
+    report.add_argument("output", metavar="DIR", help="An output folder newsbeam wrote (--output of ingest or stream).")
+    report.add_argument(
+        "--since", metavar="DAY", help="First day to report, included (YYYY-MM-DD, today or yesterday; UTC)."
+    )
+    report.add_argument(
+        "--until", metavar="DAY", help="Last day to report, included (YYYY-MM-DD, today or yesterday; UTC)."
+    )
+    report.add_argument(
+        "--html", metavar="FILE", help="Also write the report as one self-contained HTML page (charts, no network)."
+    )
+    report.add_argument(
+        "--json",
+        metavar="FILE",
+        nargs="?",
+        const="-",
+        dest="json_to",
+        help="The report as JSON for dashboards: to FILE, or instead of the text on stdout when no FILE is given.",
+    )
+    report.add_argument(
+        "--top", metavar="N", type=int, default=DEFAULT_TOP, help="Entries per ranked list (default: %(default)s)."
+    )
 
 
 def print_options(out: TextIO) -> None:
@@ -126,6 +165,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command == "options":
         print_options(sys.stdout)
         return EXIT_OK
+    if args.command == "report":
+        args = _parser().parse_args(words)  # every word must be one of report's own flags
+        return run_report(
+            args.output,
+            since=args.since,
+            until=args.until,
+            html=args.html,
+            json_to=args.json_to,
+            top=args.top,
+            out=sys.stdout,
+            err=sys.stderr,
+        )
     inputs, flags = split_inputs(words[words.index(args.command) + 1 :])
     if argv is None:
         # A process that runs one command: what imports built (Beam, pyarrow, the
