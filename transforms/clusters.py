@@ -64,13 +64,17 @@ SHINGLE_WORDS = 5
 NUM_PERM = 128
 SEED = 20141
 #: Estimated Jaccard similarity at or above which two articles are one story (bench/cluster_bench.py).
-THRESHOLD = 0.5
+THRESHOLD = 0.35
 #: Fewer words of title and text than this: matched on identical content only, never by likeness.
 MIN_WORDS = 50
 #: Past articles published within this many days of the run are matched against (0: all).
 LOOKBACK_DAYS = 30.0
 #: Members of a component compared with a new article before it is taken as not of that component.
 _COMPARE_CAP = 64
+#: Groups of one band key a new article is compared with (the most recent): a key that thousands of
+#: unrelated items share (a feed's footer, a template) stays linear, and real copies, which share many
+#: keys, still meet under the keys their own text gives them (bench/cluster_bench.py, templated items).
+_GROUP_CAP = 64
 #: The ``clusters/`` table.
 CLUSTERS = "clusters"
 _PARTITION_DATE = re.compile(r"published_date=(\d{4}-\d{2}-\d{2})")
@@ -207,9 +211,10 @@ def components_in_group(members: Iterable[ClusterMember], threshold: float) -> l
     """The groups of matching articles among the members of one band key, each holding a new article.
 
     Past members start grouped by their stored cluster; each new member is
-    compared with the members of every group so far (up to ``_COMPARE_CAP``
-    each, so a key shared by thousands of copies stays linear) and merges
-    the groups it matches. Past-only groups are dropped: nothing new joins
+    compared with the members of the most recent ``_GROUP_CAP`` groups (up
+    to ``_COMPARE_CAP`` members each, so a key shared by thousands of copies,
+    or by thousands of unrelated items with one footer, stays linear) and
+    merges the groups it matches. Past-only groups are dropped: nothing new joins
     them here. Returned without signatures: they are not needed further on.
     """
     groups: list[list[ClusterMember]] = []
@@ -225,8 +230,8 @@ def components_in_group(members: Iterable[ClusterMember], threshold: float) -> l
     for member in sorted(fresh, key=lambda m: m.article_id):
         matched = [
             index
-            for index, group in enumerate(groups)
-            if any(_matches(member, other, threshold) for other in group[:_COMPARE_CAP])
+            for index in range(max(0, len(groups) - _GROUP_CAP), len(groups))
+            if any(_matches(member, other, threshold) for other in groups[index][:_COMPARE_CAP])
         ]
         if not matched:
             groups.append([member])
