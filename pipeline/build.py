@@ -8,7 +8,7 @@ rename one that has shipped.
 
 from __future__ import annotations
 
-from typing import Iterator, NamedTuple, Sequence
+from typing import Iterator, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 from apache_beam.utils.timestamp import Timestamp
@@ -21,7 +21,7 @@ from transforms.enrich import Enrich
 from transforms.errors import DEAD_LETTER, counter
 from transforms.fetch import FETCHES, LISTED, FetchFeeds
 from transforms.formats.base import Format
-from transforms.formats.registry import FORMATS
+from transforms.formats.registry import formats_for
 from transforms.health import (
     FEED_HEALTH,
     FEED_STATE,
@@ -33,6 +33,7 @@ from transforms.health import (
 )
 from transforms.identify import DUPLICATES, Deduplicate, ReadExistingIds
 from transforms.parse import OUTCOMES, ParseDocuments
+from transforms.select import SelectArticles
 from transforms.sinks import (
     ARTICLES,
     DEAD_LETTERS,
@@ -75,10 +76,14 @@ def build_ingest(
     pipeline: beam.Pipeline,
     config: IngestConfig,
     steps: Sequence[Step] = AFTER_DEDUP,
-    formats: Sequence[Format] = FORMATS,
+    formats: Optional[Sequence[Format]] = None,
 ) -> IngestOutputs:
-    """Adds the batch ingest: read/fetch → parse → enrich → identify → Parquet, dead letters and feed health alongside."""
+    """Adds the batch ingest: read/fetch → parse → enrich → identify → Parquet, dead letters and feed health alongside.
+
+    ``formats``: the input formats (default: ``FORMATS`` as the settings configure them).
+    """
     settings = config.settings.with_hosts()
+    formats = formats_for(settings.warc) if formats is None else formats
     read = pipeline | "ReadDocuments" >> ReadDocuments(
         list(settings.inputs),
         settings.run_id,
@@ -111,6 +116,8 @@ def build_ingest(
         settings.run_id, settings.ingested_at, settings.uncurl_quotes, config.progress_seconds
     )
     candidates = enriched["articles"]
+    if settings.selection.selects:
+        candidates = (candidates | "Select" >> SelectArticles(settings.selection)).articles
     if config.published_range is not None:
         # Before dedup and NER: an article outside the night is neither a
         # duplicate nor worth recognising, only counted.

@@ -15,9 +15,11 @@ from transforms.clusters import CLUSTER_DEFAULTS
 from transforms.entities import ENTITY_DEFAULTS
 from transforms.fetch import FetchPolicy
 from transforms.fetch.polling import POLL_INTERVAL
+from transforms.formats.warc import RANGE_MB, WarcSettings
 from transforms.identify import DEDUP_TTL_DAYS
 from transforms.pages import PAGE_DEFAULTS
 from transforms.parse import DEFAULT_MAX_ENTRIES
+from transforms.select import parse_domains
 from transforms.sinks import ROWS_PER_FILE
 from transforms.sources import MAX_FILE_MB, MB, WATCH_INTERVAL
 from transforms.windows import MAX_AGE_DAYS, WINDOW_SECONDS
@@ -38,6 +40,12 @@ def _languages(value: str) -> list[str]:
     if not languages:
         raise argparse.ArgumentTypeError("give at least one language code, e.g. en")
     return languages
+
+
+def _domains(value: str) -> str:
+    if not parse_domains(value):
+        raise argparse.ArgumentTypeError("give domains separated by commas, e.g. example.com,example.org")
+    return value
 
 
 def _positive(value: str) -> int:
@@ -210,6 +218,47 @@ class NewsbeamOptions(PipelineOptions):
         cls._add_fetch_args(parser)
         cls._add_page_args(parser)
         cls._add_cluster_args(parser)
+        cls._add_selection_args(parser)
+
+    @classmethod
+    def _add_selection_args(cls, parser: argparse.ArgumentParser) -> None:
+        """Options for what a run keeps of a crawl: articles only, chosen languages and domains, WARC splits."""
+        parser.add_argument(
+            "--languages",
+            dest="languages",
+            type=_languages,
+            default=None,
+            help="Comma-separated languages (ISO 639-1, e.g. en,de) to write; articles identified as another "
+            "language are counted (skipped.language), not written. Articles whose language cannot be told (too "
+            "short) are kept. Default: every language.",
+        )
+        parser.add_argument(
+            "--domains",
+            dest="domains",
+            type=_domains,
+            default=None,
+            help="Comma-separated domains (example.com takes www.example.com and news.example.com) whose articles "
+            "to write; the rest are counted (skipped.domain). A web archive's pages on other domains are skipped "
+            "before they are parsed. Default: every domain.",
+        )
+        parser.add_argument(
+            "--keep_non_articles",
+            "--keep-non-articles",
+            dest="keep_non_articles",
+            type=_on_off,
+            default=WarcSettings.keep_non_articles,
+            help="Web archives: also write the pages that are not articles (home, section, tag, author, video, "
+            "gallery, search pages) instead of counting them (skipped.page.<kind>): on or off.",
+        )
+        parser.add_argument(
+            "--warc_split_mb",
+            "--warc-split-mb",
+            dest="warc_split_mb",
+            type=_positive,
+            default=RANGE_MB,
+            help="A WARC.gz file (one gzip member per record, as CC-NEWS) is read in ranges of about this many MB, "
+            "each by any worker: a 1 GB file is read by up to 16 at once.",
+        )
 
     @classmethod
     def _add_cluster_args(cls, parser: argparse.ArgumentParser) -> None:

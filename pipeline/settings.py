@@ -26,9 +26,11 @@ from transforms.clusters import ClusterSettings
 from transforms.entities import EntitySettings
 from transforms.fetch import FetchPolicy, SharedFetchContext, StreamControl
 from transforms.fetch.polling import POLL_INTERVAL
+from transforms.formats.warc import WarcSettings
 from transforms.identify import DEDUP_TTL_DAYS
 from transforms.pages import PageSettings
 from transforms.parse import DEFAULT_MAX_ENTRIES
+from transforms.select import Selection, parse_domains
 from transforms.sinks import ROWS_PER_FILE
 from transforms.sources import MAX_FILE_MB, WATCH_INTERVAL
 from transforms.windows import DAY, MAX_AGE_DAYS, WINDOW_SECONDS
@@ -53,6 +55,10 @@ class Settings(NamedTuple):
     pages: PageSettings = PageSettings()
     #: Story clusters (``--clusters``, ``--cluster-threshold`` …).
     clusters: ClusterSettings = ClusterSettings()
+    #: Web archives: range size, domains read, pages that are not articles (``--warc-split-mb`` …).
+    warc: WarcSettings = WarcSettings()
+    #: Languages and domains written (``--languages``, ``--domains``); empty: all.
+    selection: Selection = Selection()
     #: The one handle every fetching step of the run is given, so that each host's delay and
     #: concurrency hold across all of them (feeds, listed feeds, later pages); None: ``with_hosts`` makes it.
     hosts: Optional[SharedFetchContext] = None
@@ -158,6 +164,12 @@ def settings_from_options(options: PipelineOptions, inputs: Sequence[str], run_i
         fetch=fetch_policy(nb),
         pages=page_settings(nb),
         clusters=cluster_settings(nb),
+        warc=WarcSettings(
+            range_bytes=nb.warc_split_mb * MB,
+            domains=parse_domains(nb.domains or ""),
+            keep_non_articles=nb.keep_non_articles,
+        ),
+        selection=Selection(frozenset(nb.languages or ()), parse_domains(nb.domains or "")),
         hosts=SharedFetchContext(),
     )
 

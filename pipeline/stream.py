@@ -46,7 +46,7 @@ from schemas import (
 )
 from transforms.clusters import CLUSTERS, ClusterStoriesContinuously, article_tallies, cluster_partition, row_tallies
 from transforms.enrich import Enrich
-from transforms.errors import DEAD_LETTER, READ_STAGES
+from transforms.errors import DEAD_LETTER, READ_STAGES, SKIPPED, skip_tallies
 from transforms.fetch import (
     FETCHES,
     LISTED,
@@ -58,11 +58,12 @@ from transforms.fetch import (
     feed_requests,
 )
 from transforms.formats.base import Format
-from transforms.formats.registry import FORMATS
+from transforms.formats.registry import formats_for
 from transforms.health import FEED_HEALTH, FEED_STATE, PollHealth, ReadFeedState, health_partition
 from transforms.identify import DUPLICATES, DeduplicateContinuously, ReadExistingIds
 from transforms.pages import page_tallies
 from transforms.parse import OUTCOMES, ParseDocuments
+from transforms.select import SelectArticles
 from transforms.sinks import (
     ARTICLES,
     DEAD_LETTERS,
@@ -72,7 +73,9 @@ from transforms.sinks import (
     join,
 )
 from transforms.sources import (
+    RANGES,
     URLS,
+    ReadFileRanges,
     WatchFiles,
     _ReadFile,
     is_url,
@@ -314,10 +317,14 @@ def build_stream(
     pipeline: beam.Pipeline,
     config: StreamConfig,
     steps: Sequence[Step] = AFTER_DEDUP,
-    formats: Sequence[Format] = FORMATS,
+    formats: Optional[Sequence[Format]] = None,
 ) -> StreamOutputs:
-    """Adds the streaming ingest: ticks → poll → parse → enrich → dedup → entities → event time → windows."""
+    """Adds the streaming ingest: ticks → poll → parse → enrich → dedup → entities → event time → windows.
+
+    ``formats``: the input formats (default: ``FORMATS`` as the settings configure them).
+    """
     settings = config.settings.with_hosts()
+    formats = formats_for(settings.warc) if formats is None else formats
     ticks = pipeline | "Ticks" >> Ticks(
         config.poll_interval,
         config.tick_endpoint,
@@ -337,6 +344,7 @@ def build_stream(
     )
     watched_documents: list[beam.PCollection] = []
     watched_dead: list[beam.PCollection] = []
+    watched_skipped: list[beam.PCollection] = []
     listed_requests = [polled[LISTED]]
     if config.watch:
         landed = (
@@ -346,10 +354,15 @@ def build_stream(
             | "ReadLanded"
             >> beam.ParDo(
                 _ReadFile(settings.run_id, settings.max_file_bytes, settings.opml_local_files, formats)
-            ).with_outputs(DEAD_LETTER, URLS, main="documents")
+            ).with_outputs(DEAD_LETTER, URLS, RANGES, SKIPPED, main="documents")
         )
-        watched_documents.append(landed.documents)
-        watched_dead.append(landed[DEAD_LETTER])
+        # A large file landed (a WARC) is read in ranges, as in batch.
+        ranged = landed[RANGES] | "ReadLandedRanges" >> ReadFileRanges(
+            settings.run_id, settings.max_file_bytes, formats
+        )
+        watched_documents.extend((landed.documents, ranged.records))
+        watched_dead.extend((landed[DEAD_LETTER], ranged[DEAD_LETTER]))
+        watched_skipped.extend((landed[SKIPPED], ranged[SKIPPED]))
         listed_requests.append(landed[URLS])  # feeds an OPML file dropped in the directory lists
     listed = (
         tuple(listed_requests)
@@ -359,8 +372,17 @@ def build_stream(
     documents = (polled["documents"], listed["documents"], *watched_documents) | "AllDocuments" >> beam.Flatten()
     parsed = documents | "ParseDocuments" >> ParseDocuments(settings.run_id, settings.max_entries_per_feed, formats)
     enriched = parsed["articles"] | "Enrich" >> Enrich(settings.run_id, settings.ingested_at, settings.uncurl_quotes)
+    candidates = enriched["articles"]
+    selected_out: list[beam.PCollection] = []
+    if settings.selection.selects:
+        selected = candidates | "Select" >> SelectArticles(settings.selection)
+        candidates = selected.articles
+        # Read was tallied when these were parsed: only the skip is.
+        selected_out.append(
+            selected[SKIPPED] | "TallySelected" >> beam.FlatMap(lambda rule: [("skipped", 1), (f"skipped.{rule}", 1)])
+        )
     written = pipeline | "ReadExistingIds" >> ReadExistingIds(join(settings.output, ARTICLES))
-    identified = enriched["articles"] | "Identify" >> DeduplicateContinuously(config.dedup_ttl, written)
+    identified = candidates | "Identify" >> DeduplicateContinuously(config.dedup_ttl, written)
     articles = identified["articles"]
     articles, step_dead = add_steps(articles, settings, steps)
     lateness = config.max_age + config.window
@@ -439,9 +461,13 @@ def build_stream(
         fetches | "TallyFetches" >> beam.FlatMap(_fetch_tallies),
         polled[SKIP_TALLIES],
         listed[SKIP_TALLIES],
+        (parsed[SKIPPED], *watched_skipped)
+        | "AllSkipped" >> beam.Flatten()
+        | "TallySkipped" >> beam.FlatMap(skip_tallies),
         *([timed | "TallyPages" >> beam.FlatMap(page_tallies)] if settings.pages.enabled else []),
         *([timed | "TallyClusters" >> beam.FlatMap(article_tallies)] if settings.clusters.enabled else []),
         *cluster_tallies,
+        *selected_out,
     ) | "AllTallies" >> beam.Flatten()
     reports = tallies | "WindowReport" >> WindowReport(settings.output, settings.run_id, config.window, lateness)
     return StreamOutputs(timed, dead_letters, article_files, dead_letter_files, reports, health, health_files)

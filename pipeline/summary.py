@@ -2,9 +2,10 @@
 
 Counts come from Beam metrics in the ``newsbeam`` namespace, so they are the
 same on every runner that reports metrics. The reconciliation
-``read == written + duplicates + dead_lettered`` (+ ``out_of_range`` when a
-publication date range is set) is computed and recorded,
-not assumed.
+``read == written + duplicates + dead_lettered + skipped`` (+ ``out_of_range``
+when a publication date range is set) is computed and recorded, not assumed.
+``skipped`` are records read and deliberately not written, each under a named
+rule (a web archive's request records, its pages that are not articles).
 """
 
 from __future__ import annotations
@@ -62,12 +63,19 @@ def build_summary(
     written = values.get("written", 0)
     duplicates = values.get("duplicates", 0)
     dead = values.get("dead_lettered", 0)
-    counts: dict[str, Any] = {"read": read, "written": written, "duplicates": duplicates, "dead_lettered": dead}
+    skipped = values.get("skipped", 0)
+    counts: dict[str, Any] = {
+        "read": read,
+        "written": written,
+        "duplicates": duplicates,
+        "dead_lettered": dead,
+        "skipped": skipped,
+    }
     if date_range is not None:
         counts["out_of_range"] = values.get("out_of_range", 0)
     # None: unknown (no metrics), never "yes" by default.
     counts["reconciled"] = (
-        read == written + duplicates + dead + values.get("out_of_range", 0) if metrics is not None else None
+        read == written + duplicates + dead + skipped + values.get("out_of_range", 0) if metrics is not None else None
     )
     return {
         "run_id": run_id,
@@ -90,6 +98,7 @@ def build_summary(
             "ids_recomputed": values.get("existing_ids_recomputed", 0),
         },
         "skipped": {
+            "records": _grouped(values, "skipped."),
             "files": _grouped(values, "files_skipped."),
             "opml_references_refused": values.get("opml_references_refused", 0),
             "file_names_replaced": values.get("file_names_replaced", 0),
@@ -102,6 +111,9 @@ def build_summary(
             "bytes": values.get("bytes_read", 0),
             "opml_files": values.get("opml_files", 0),
             "by_format": _grouped(values, "documents."),
+            # Files read in byte ranges by several workers (WARC): the ranges and the records they held.
+            "ranges": values.get("file_ranges", 0),
+            "records_in_ranges": values.get("records_read", 0),
         },
         "stages": {
             "parse": {"articles": values.get("articles_parsed", 0)},
@@ -192,12 +204,17 @@ def with_window_reports(
     totals = stream_counts(reports)
     read, written = totals.get("read", 0), totals.get("written", 0)
     duplicates, dead = totals.get("duplicates", 0), totals.get("dead_lettered", 0)
+    skipped = totals.get("skipped", 0)
     summary["counts"] = {
         "read": read,
         "written": written,
         "duplicates": duplicates,
         "dead_lettered": dead,
-        "reconciled": read == written + duplicates + dead,
+        "skipped": skipped,
+        "reconciled": read == written + duplicates + dead + skipped,
+    }
+    summary["skipped"]["records"] = {
+        k.removeprefix("skipped."): v for k, v in sorted(totals.items()) if k.startswith("skipped.")
     }
     summary["dead_lettered_by_stage"] = {
         k.removeprefix("dead_letter."): v for k, v in sorted(totals.items()) if k.startswith("dead_letter.")
@@ -338,6 +355,11 @@ def print_summary(summary: Mapping[str, Any], path: str, out: TextIO) -> None:
         f"  written        {counts['written']:>8}",
         f"  duplicates     {counts['duplicates']:>8}  {_inline(summary['duplicates'])}",
         f"  dead-lettered  {counts['dead_lettered']:>8}  {_inline(summary['dead_lettered_by_stage'])}",
+        *(
+            [f"  skipped        {counts['skipped']:>8}  {_inline(summary['skipped']['records'])}"]
+            if counts.get("skipped")
+            else []
+        ),
         *(
             [f"  out of range   {counts['out_of_range']:>8}  ({_range_text(summary['date_range'])})"]
             if "out_of_range" in counts

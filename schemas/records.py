@@ -108,8 +108,10 @@ class RawRecord(NamedTuple):
     records (JSON Lines) never travels whole: its reader emits each record as
     it is read, and ``format`` names the input format that parses it.
     ``ordinal`` counts the file's records emitted before this one (the first,
-    0, counts the file as read in its format); ``position`` is where the
-    record starts, in the format's own terms (a line number).
+    0, counts the file as read in its format; records of a file read in
+    ranges count from 1: the file was counted when its ranges were planned);
+    ``position`` is where the record starts, in the format's own terms (a
+    line number; a WARC record's offset in the file as stored).
     """
 
     source: str
@@ -119,6 +121,24 @@ class RawRecord(NamedTuple):
     payload: bytes
     fetched_at: Timestamp
     parent: Optional[str]
+
+
+class FileRange(NamedTuple):
+    """A byte range of a file that is read in parallel (a WARC of one gzip member a record), with what opens it.
+
+    ``path`` is the file as the reader opens it (``source`` is how it is
+    shown); ``folder``, when set, is the feed list's folder the file must lie
+    in. ``start``/``end``: the range; ``size``: the file's, when planned.
+    """
+
+    source: str
+    path: str
+    format: str
+    start: int
+    end: int
+    size: int
+    parent: Optional[str]
+    folder: Optional[str]
 
 
 class RawArticle(NamedTuple):
@@ -156,6 +176,9 @@ class RawArticle(NamedTuple):
     description: Optional[str] = None
     canonical_url: Optional[str] = None
     published_source: Optional[str] = None
+    #: For a page read from a web archive: the URL it was fetched from and its HTTP status (``Article.page_url``).
+    page_url: Optional[str] = None
+    page_status: Optional[int] = None
 
 
 class Article(NamedTuple):

@@ -105,6 +105,9 @@ STREAM_STEPS = {
     "TallyDuplicates",
     "TallyFetches",
     "AllTallies",
+    "AllSkipped",
+    "TallySkipped",
+    "ReadLandedRanges",
     "WindowReport",
 }
 

@@ -115,6 +115,7 @@ def test_one_night_writes_that_day_only_and_counts_the_rest(feed: Path, tmp_path
         "written": 3,
         "duplicates": 0,
         "dead_lettered": 0,
+        "skipped": 0,
         "out_of_range": 4,
         "reconciled": True,
     }

@@ -466,7 +466,9 @@ def test_rerun_adds_no_rows_and_counts_duplicates(seeds_runs: SeedsRuns) -> None
     second = seeds_runs.second
     assert second.code == 0
     counts = second.summary["counts"]
-    assert counts == {k: expected[k] for k in ("read", "written", "duplicates", "dead_lettered", "reconciled")}
+    assert counts == {
+        k: expected[k] for k in ("read", "written", "duplicates", "dead_lettered", "skipped", "reconciled")
+    }
     assert second.summary["duplicates"] == expected["duplicates_by_kind"]
     assert len(second.rows) == len(seeds_runs.first.rows) == expected["article_rows_after"]
     assert second.files == seeds_runs.first.files
@@ -555,7 +557,7 @@ def test_missing_input_is_a_source_dead_letter_and_others_still_ingest(tmp_path:
     code = ingest([missing, str(SEEDS / "articles" / "wire_story.txt")], output, "--run-id", "partly")
     assert code == 0
     counts = run_summary(output)["counts"]
-    assert counts == {"read": 2, "written": 1, "duplicates": 0, "dead_lettered": 1, "reconciled": True}
+    assert counts == {"read": 2, "written": 1, "duplicates": 0, "dead_lettered": 1, "skipped": 0, "reconciled": True}
     assert run_summary(output)["dead_lettered_by_stage"] == {"source": 1}
     rows = read_articles_pyarrow(output)
     assert [r["title"] for r in rows] == ["Senate passes stopgap bill hours before shutdown deadline"]

@@ -470,7 +470,7 @@ def test_cli_seed_duckdb_list_queries(seed_run: CliRun) -> None:
 def test_cli_seed_summary(seed_run: CliRun) -> None:
     summary = seed_run.summary
     counts = summary["counts"]
-    assert counts == {"read": 1, "written": 1, "duplicates": 0, "dead_lettered": 0, "reconciled": True}
+    assert counts == {"read": 1, "written": 1, "duplicates": 0, "dead_lettered": 0, "skipped": 0, "reconciled": True}
     stage = summary["stages"]["extract_entities"]
     [(entities,)] = duck(seed_run.output, "SELECT entities FROM articles")
     mentions = len(entities)

@@ -79,7 +79,7 @@ def test_a_fetched_document_has_no_name_to_go_by() -> None:
 
 
 def test_formats_are_named_once_and_a_list_that_recognises_nothing_says_so() -> None:
-    assert list(by_name(FORMATS)) == ["feed", "html", "json", "jsonl", "text"]
+    assert list(by_name(FORMATS)) == ["feed", "html", "json", "jsonl", "warc", "text"]
     with pytest.raises(ValueError, match="share a name"):
         by_name((*FORMATS, FORMATS[0]))
     markup_only = tuple(f for f in FORMATS if f.name in ("feed", "html"))

@@ -268,6 +268,7 @@ def test_a_jsonl_file_larger_than_the_limit_is_ingested_record_by_record(tmp_pat
         "written": 11_997,
         "duplicates": 1,
         "dead_lettered": 2,
+        "skipped": 0,
         "reconciled": True,
     }
     assert summary["documents"]["read"] == 1 and summary["documents"]["by_format"] == {"jsonl": 1}

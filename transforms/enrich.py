@@ -176,6 +176,8 @@ def build_article(raw: RawArticle, run_id: str, ingested_at: Timestamp) -> tuple
         description=raw.description,
         canonical_url=raw.canonical_url,
         published_source=raw.published_source or (raw.text_source if raw.published_raw is not None else None),
+        page_url=raw.page_url,
+        page_status=np.int32(raw.page_status) if raw.page_status is not None else None,
     )
     return article, Facts(bool(byline), dateline is not None, date_status)
 

@@ -26,6 +26,8 @@ from schemas import DeadLetter
 #: The namespace of every newsbeam counter; the run summary reads it back.
 NAMESPACE = "newsbeam"
 DEAD_LETTER = "dead_letter"
+#: Tagged output of the rules records are skipped under (one element per record): a stream tallies them from the data.
+SKIPPED = "skipped"
 #: Stages that get an input (a feed fetched, a pattern matched, a file read): a dead letter there is a whole
 #: input that never became a document, never an entry of a feed, so a feed's health leaves it out of
 #: ``dead_lettered`` (``entries_seen = new_articles + duplicates + dead_lettered``).
@@ -167,6 +169,28 @@ class EmptyArticle(IngestError):
 
 def counter(name: str) -> Any:
     return Metrics.counter(NAMESPACE, name)
+
+
+def count_skipped(rule: str) -> beam.pvalue.TaggedOutput:
+    """A record read and skipped under a named rule: counted as read, as skipped, and as ``skipped.<rule>``.
+
+    What keeps ``read = written + duplicates + dead_lettered + skipped``
+    (and ``+ out_of_range`` with a date range) for a record that is
+    deliberately not an article: a WARC's request records, its images, the
+    pages of a crawl that are not articles. Returns the rule on the
+    ``SKIPPED`` output, to be yielded: a batch run reads the counters, a
+    stream (whose local runner keeps metrics of first bundles only) tallies
+    the elements per window.
+    """
+    counter("read").inc()
+    counter("skipped").inc()
+    counter(f"skipped.{rule}").inc()
+    return beam.pvalue.TaggedOutput(SKIPPED, rule)
+
+
+def skip_tallies(rule: str) -> list[tuple[str, int]]:
+    """A skipped record's window tallies (a stream's counts come from the data)."""
+    return [("read", 1), ("skipped", 1), (f"skipped.{rule}", 1)]
 
 
 def _payload(element: Any) -> tuple[Optional[bytes], Optional[str]]:

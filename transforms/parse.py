@@ -27,13 +27,15 @@ import numpy as np
 from schemas import FeedOutcome, RawArticle, RawDocument, RawRecord
 from transforms.errors import (
     DEAD_LETTER,
+    SKIPPED,
     FeedError,
     SafeDoFn,
     TooManyEntries,
     UnreadableDocument,
+    count_skipped,
     counter,
 )
-from transforms.formats.base import TEXT_FIELDS, Failure, Format, Notice, Outcome, Parsed, with_repairs
+from transforms.formats.base import TEXT_FIELDS, Failure, Format, Notice, Outcome, Parsed, Skipped, with_repairs
 from transforms.formats.registry import FORMATS, by_name, detect_format
 from transforms.text import LONE_SURROGATE, binary_kind, decode_bytes, storable
 
@@ -128,6 +130,8 @@ def collect(outcomes: Iterable[Outcome]) -> Parsed:
             parsed.failures.append(outcome)
         elif isinstance(outcome, Notice):
             parsed.notices.append(outcome.counter)
+        elif isinstance(outcome, Skipped):
+            parsed.notices.append(f"skipped.{outcome.rule}")
         else:
             parsed.articles.append(outcome)
     return parsed
@@ -187,6 +191,9 @@ class _ParseDocument(SafeDoFn):
                 if isinstance(outcome, Notice):
                     counter(outcome.counter).inc()
                     continue
+                if isinstance(outcome, Skipped):
+                    yield count_skipped(outcome.rule)
+                    continue
                 if not entries:
                     self._formats[fmt].inc()  # read as its format: counted once something came of it
                 entries += 1
@@ -234,6 +241,8 @@ class _ParseDocument(SafeDoFn):
             for outcome in _record_outcomes(record, self._by_name):
                 if isinstance(outcome, Notice):
                     counter(outcome.counter).inc()
+                elif isinstance(outcome, Skipped):
+                    yield count_skipped(outcome.rule)
                 elif isinstance(outcome, Failure):
                     yield self._failure(outcome, record)
                 else:
@@ -270,5 +279,10 @@ class ParseDocuments(beam.PTransform):
     def expand(self, documents: beam.PCollection[Union[RawDocument, RawRecord]]) -> dict[str, beam.PCollection]:
         parsed = documents | "Parse" >> beam.ParDo(
             _ParseDocument(self.run_id, self.max_entries, self.formats)
-        ).with_output_types(RawArticle).with_outputs(DEAD_LETTER, OUTCOMES, main="articles")
-        return {"articles": parsed.articles, DEAD_LETTER: parsed[DEAD_LETTER], OUTCOMES: parsed[OUTCOMES]}
+        ).with_output_types(RawArticle).with_outputs(DEAD_LETTER, OUTCOMES, SKIPPED, main="articles")
+        return {
+            "articles": parsed.articles,
+            DEAD_LETTER: parsed[DEAD_LETTER],
+            OUTCOMES: parsed[OUTCOMES],
+            SKIPPED: parsed[SKIPPED],
+        }

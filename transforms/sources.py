@@ -43,9 +43,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.transforms.userstate import ReadModifyWriteStateSpec
 from apache_beam.utils.timestamp import Timestamp
 
-from schemas import FeedRequest, RawDocument, RawRecord
+from schemas import FeedRequest, FileRange, RawDocument, RawRecord
 from transforms.errors import (
     DEAD_LETTER,
+    SKIPPED,
     BlockedPath,
     BlockedURL,
     DocumentTooLarge,
@@ -53,9 +54,10 @@ from transforms.errors import (
     NotARegularFile,
     SafeDoFn,
     UnreadableDocument,
+    count_skipped,
     counter,
 )
-from transforms.formats.base import Failure, Format
+from transforms.formats.base import Failure, Format, Piece, Skipped
 from transforms.formats.registry import FORMATS, detect_format
 from transforms.text import binary_kind, decode_bytes, xml_wide_codec
 
@@ -65,6 +67,8 @@ MAX_FILE_MB = 64
 MB = 1024 * 1024
 #: Output tag of ``ReadDocuments`` for feed URLs, to be fetched by ``transforms.fetch``.
 URLS = "urls"
+#: Output of the file reader: the ``FileRange``s of files read in parallel.
+RANGES = "ranges"
 _GLOB_CHARS = set("*?[")
 _OPML_DEPTH = 4
 #: Never read through a feed list's reference, whatever the list's folder.
@@ -378,21 +382,55 @@ def streamed_format(data: bytes, path: PathLike, formats: Sequence[Format] = FOR
     return fmt if fmt.streamed is not None else None
 
 
+def ranged_format(head: bytes, formats: Sequence[Format] = FORMATS) -> Optional[Format]:
+    """The format that reads a file in byte ranges, recognised by its signature in the file's first bytes; else None.
+
+    The head is decompressed when it is gzip. A signature is bytes no text
+    format starts with (a WARC's ``WARC/1.0`` line), so it is checked before
+    anything is decoded: a WARC's first record may well be binary.
+    """
+    ranged = [fmt for fmt in formats if fmt.ranged is not None and fmt.magic]
+    if not ranged:
+        return None
+    if head.startswith(GZIP_MAGIC):
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 64)
+        except zlib.error:
+            return None
+    return next((fmt for fmt in ranged if head.startswith(fmt.magic)), None)
+
+
+class RangedFile(NamedTuple):
+    """A file read in byte ranges by several workers: its format, the planned ranges and its size."""
+
+    format: Format
+    ranges: list[tuple[int, int]]
+    size: int
+
+
 @contextmanager
 def open_document(
     path: PathLike, max_bytes: int, folder: Optional[PathLike] = None, formats: Sequence[Format] = FORMATS
-) -> Iterator[Union[bytes, Streaming]]:
+) -> Iterator[Union[bytes, Streaming, RangedFile]]:
     """A file to read: its bytes (as ``read_bytes`` reads them), or a ``Streaming`` when it is read record by record.
 
     A file that fits under ``max_bytes`` is read whole, as it always was.
     One over the limit (or its decompressed content over it) in a format
     that reads as a stream of records is streamed from its start instead of
     refused; a format that is only ever read as records
-    (``whole_when_it_fits`` off) is streamed whatever its size. The path
-    guards are ``open_input``'s either way.
+    (``whole_when_it_fits`` off) is streamed whatever its size. A file in a
+    format read in ranges (a WARC) is a ``RangedFile``: only its head is
+    read here. The path guards are ``open_input``'s either way.
     """
     with open_input(path, folder) as handle:
-        data = handle.read(max_bytes + 1)
+        data = handle.read(min(_HEAD_BYTES, max_bytes + 1))
+        ranged = ranged_format(data, formats)
+        if ranged is not None and ranged.ranged is not None:
+            size = handle.seek(0, io.SEEK_END)
+            yield RangedFile(ranged, ranged.ranged.plan(handle, size), size)
+            return
+        if len(data) < max_bytes + 1:
+            data += handle.read(max_bytes + 1 - len(data))
         always = any(fmt.streamed is not None and not fmt.streamed.whole_when_it_fits for fmt in formats)
         fmt = streamed_format(data, path, formats) if always else None
         if fmt is None or fmt.streamed is None or fmt.streamed.whole_when_it_fits:
@@ -694,6 +732,7 @@ class _ReadFile(SafeDoFn):
         self._opml = counter("opml_files")
         self._renamed = counter("file_names_replaced")
         self._refused = counter("opml_references_refused")
+        self._ranges_planned = counter("file_ranges")
 
     def process(self, path: PathLike) -> Iterator[object]:  # type: ignore[override]
         yield from self._read(path, parent=None, depth=0, seen=set())
@@ -710,6 +749,9 @@ class _ReadFile(SafeDoFn):
             with open_document(path, self.max_bytes, folder, self.formats) as opened:
                 if isinstance(opened, Streaming):
                     yield from self._records(opened, shown, parent)
+                    return
+                if isinstance(opened, RangedFile):
+                    yield from self._ranges(opened, path, shown, parent, folder)
                     return
                 data = opened
         except Exception as error:  # noqa: BLE001 - an unreadable file is a dead letter
@@ -749,6 +791,28 @@ class _ReadFile(SafeDoFn):
             else:
                 yield from self._read(child, parent=shown, depth=depth + 1, seen=seen, reference=reference)
 
+    def _ranges(
+        self, opened: RangedFile, path: PathLike, shown: str, parent: Optional[str], folder: Optional[PathLike]
+    ) -> Iterator[object]:
+        """A file read in ranges: one ``FileRange`` each, read (after a reshuffle) by ``_ReadRange``."""
+        self._documents.inc()
+        counter(f"documents.{opened.format.name}").inc()  # the file, read in its format, counted once
+        self._ranges_planned.inc(len(opened.ranges))
+        for start, end in opened.ranges:
+            yield beam.pvalue.TaggedOutput(
+                RANGES,
+                FileRange(
+                    shown,
+                    os.fsdecode(path) if isinstance(path, bytes) else path,
+                    opened.format.name,
+                    start,
+                    end,
+                    opened.size,
+                    parent,
+                    os.fsdecode(folder) if isinstance(folder, bytes) else folder,
+                ),
+            )
+
     def _records(self, opened: Streaming, shown: str, parent: Optional[str]) -> Iterator[object]:
         """Each record of a file read as a stream, as soon as it is read; a record over the limit is a dead letter.
 
@@ -765,6 +829,9 @@ class _ReadFile(SafeDoFn):
                 if isinstance(piece, Failure):
                     yield self.dead_letter(piece.error, shown, raw_text=shown)
                     continue
+                if isinstance(piece, Skipped):
+                    yield count_skipped(piece.rule)
+                    continue
                 yield RawRecord(shown, fmt.name, emitted, piece.position, piece.payload, fetched_at, parent)
                 emitted += 1
         except Exception as error:  # noqa: BLE001 - the rest of the file is a dead letter; its records read stay
@@ -778,6 +845,89 @@ class _ReadFile(SafeDoFn):
 
     def source_of(self, element: object) -> str:
         return display_path(element) if isinstance(element, (str, bytes)) else str(element)
+
+
+class _ReadRange(SafeDoFn):
+    """Reads one byte range of a file read in parallel (``FileRange``): its records, as ``RawRecord``s.
+
+    Records come out as they are read (a range of 64 MB is never held). A
+    stretch of the file that holds no readable record (a corrupt or
+    truncated gzip member) is a dead letter with its offset and raw bytes,
+    and reading goes on after it; a range that breaks off (an I/O error) is
+    one dead letter saying how many records came before the break.
+    """
+
+    stage = "read"
+    counts_read = True
+
+    def __init__(self, run_id: str, max_bytes: int, formats: Sequence[Format] = FORMATS):
+        super().__init__(run_id)
+        self.max_bytes = max_bytes
+        self.formats = tuple(formats)
+        self._bytes = counter("bytes_read")
+        self._records = counter("records_read")
+
+    def process(self, piece: FileRange) -> Iterator[object]:  # type: ignore[override]
+        fmt = next((f for f in self.formats if f.name == piece.format and f.ranged is not None), None)
+        if fmt is None or fmt.ranged is None:
+            yield self.dead_letter(UnreadableDocument(f"no input format reads {piece.format!r} ranges"), piece.source)
+            return
+        fetched_at, emitted = Timestamp.of(time.time()), 0
+        try:
+            with open_input(portable_path(piece.path), piece.folder) as raw:
+                for item in fmt.ranged.read(raw, piece.start, piece.end, piece.size, self.max_bytes):
+                    if isinstance(item, Piece):
+                        emitted += 1
+                        self._records.inc()
+                        yield RawRecord(
+                            piece.source, fmt.name, emitted, item.position, item.payload, fetched_at, piece.parent
+                        )
+                    elif isinstance(item, Skipped):
+                        self._records.inc()
+                        yield count_skipped(item.rule)
+                    else:
+                        self._records.inc()
+                        where = f"{piece.source} at byte {item.position}"
+                        yield self.dead_letter(
+                            item.error, where, raw_bytes=item.raw or None, raw_text=None if item.raw else where
+                        )
+        except Exception as error:  # noqa: BLE001 - the rest of the range is a dead letter; its records read stay
+            if emitted:
+                error = UnreadableDocument(
+                    f"{type(error).__name__} after {emitted} records of bytes {piece.start}-{piece.end} were read: {error}",
+                    source=piece.source,
+                )
+            yield self.dead_letter(error, piece.source, raw_text=f"{piece.source} bytes {piece.start}-{piece.end}")
+        finally:
+            self._bytes.inc(max(0, min(piece.end, piece.size) - piece.start))
+
+    def source_of(self, element: object) -> str:
+        return element.source if isinstance(element, FileRange) else str(element)
+
+
+class ReadFileRanges(beam.PTransform):
+    """``FileRange``s to ``RawRecord``s (main output ``records``), dead letters and skipped rules.
+
+    Each range its own element, spread over the workers first, so one large
+    file (a 1 GB WARC) is read by several at once; batch and a watched
+    landing folder read ranges alike.
+    """
+
+    def __init__(self, run_id: str, max_bytes: int, formats: Sequence[Format] = FORMATS):
+        super().__init__()
+        self.run_id = run_id
+        self.max_bytes = max_bytes
+        self.formats = tuple(formats)
+
+    def expand(self, ranges: beam.PCollection[FileRange]) -> beam.pvalue.DoOutputsTuple:
+        return (
+            ranges
+            | "SpreadRanges" >> beam.Reshuffle()
+            | "ReadRange"
+            >> beam.ParDo(_ReadRange(self.run_id, self.max_bytes, self.formats)).with_outputs(
+                DEAD_LETTER, SKIPPED, main="records"
+            )
+        )
 
 
 class ReadDocuments(beam.PTransform):
@@ -818,12 +968,15 @@ class ReadDocuments(beam.PTransform):
             | "Spread" >> beam.Reshuffle()
             | "Read"
             >> beam.ParDo(_ReadFile(self.run_id, self.max_bytes, self.opml_local_files, self.formats)).with_outputs(
-                DEAD_LETTER, URLS, main="documents"
+                DEAD_LETTER, URLS, RANGES, SKIPPED, main="documents"
             )
         )
-        dead = (matched[DEAD_LETTER], read[DEAD_LETTER]) | "MergeDeadLetters" >> beam.Flatten()
+        ranged = read[RANGES] | "ReadRanges" >> ReadFileRanges(self.run_id, self.max_bytes, self.formats)
+        documents = (read.documents, ranged.records) | "AllRead" >> beam.Flatten()
+        dead = (matched[DEAD_LETTER], read[DEAD_LETTER], ranged[DEAD_LETTER]) | "MergeDeadLetters" >> beam.Flatten()
         urls = (matched[URLS], read[URLS]) | "MergeUrls" >> beam.Flatten()
-        return {"documents": read.documents, URLS: urls, DEAD_LETTER: dead}  # type: ignore[return-value]
+        skipped = (read[SKIPPED], ranged[SKIPPED]) | "AllSkipped" >> beam.Flatten()
+        return {"documents": documents, URLS: urls, DEAD_LETTER: dead, SKIPPED: skipped}  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from pipeline.options import (
     NewsbeamOptions,
     StreamOptions,
     _count,
+    _domains,
     _languages,
     _non_negative,
     _on_off,
@@ -51,6 +52,7 @@ RATIO = r"^(0+([.][0-9]*)?|0*[.][0-9]+|0*1([.]0*)?)$"
 ON_OFF = r"^(on|off|true|false|yes|no|1|0)$"
 SWITCH = r"^(true|false)$"
 LANGUAGES = r"^[a-z]{2,3}(,[a-z]{2,3})*$"
+DOMAINS = r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(,[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)*$"
 DAY = r"^([0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])|yesterday|today)$"
 # newsbeam's run id: a letter or digit, then letters, digits, '.', '_', '-', never '..', at most 128 characters.
 RUN_ID = r"^[A-Za-z0-9]([A-Za-z0-9_-]|[.][A-Za-z0-9_-]){0,63}[.]?$"
@@ -71,6 +73,7 @@ BY_TYPE: dict[Callable[[str], Any], str] = {
     _ratio: RATIO,
     _on_off: ON_OFF,
     _languages: LANGUAGES,
+    _domains: DOMAINS,
 }
 #: Plain-string options, by dest: what newsbeam checks later (dates, run ids) or what Dataflow needs (gs:// paths).
 BY_DEST = {
@@ -96,6 +99,10 @@ LABELS = {
     "entities": "Named entities (on/off)",
     "ner_model": "spaCy model",
     "ner_languages": "NER languages (comma-separated)",
+    "languages": "Languages to write (comma-separated)",
+    "domains": "Domains to write (comma-separated)",
+    "keep_non_articles": "Web archives: write pages that are not articles (on/off)",
+    "warc_split_mb": "WARC range size (MiB)",
     "ner_max_chars": "Characters of text given to NER",
     "date": "Publication day (YYYY-MM-DD or yesterday)",
     "since": "First publication day (YYYY-MM-DD)",

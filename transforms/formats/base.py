@@ -46,8 +46,20 @@ class Notice(NamedTuple):
     counter: str
 
 
+class Skipped(NamedTuple):
+    """A record read and deliberately not made into an article, under a named rule.
+
+    Counted as read and as ``skipped.<rule>``: the run summary's counts
+    reconcile with it (read = written + duplicates + dead-lettered + skipped).
+    A WARC's request records, its non-HTML responses and the pages that are
+    not articles are skipped, not failed.
+    """
+
+    rule: str
+
+
 #: What parsing a document yields, one at a time.
-Outcome = Union[RawArticle, Failure, Notice]
+Outcome = Union[RawArticle, Failure, Notice, Skipped]
 
 
 class Parsed(NamedTuple):
@@ -114,8 +126,8 @@ class Streamed:
     """How a format reads a file too large to hold: records split off a binary stream, each parsed on its own.
 
     ``split(stream, limit)`` reads an open, decompressed binary stream and
-    yields each record as a ``Piece`` as soon as it is read, or a ``Failure``
-    (raw None) for a record over ``limit`` bytes, which it skips without
+    yields each record as a ``Piece`` as soon as it is read, a ``Skipped``
+    record, or a ``Failure`` (raw None) for a record over ``limit`` bytes, which it skips without
     holding; it raises when the stream itself breaks. ``parse(record)`` is
     the record's outcomes, as ``Format.parse`` gives a document's.
     ``whole_when_it_fits``: a file that fits under the limit is read whole
@@ -123,9 +135,32 @@ class Streamed:
     False for formats that are only ever read as records.
     """
 
-    split: Callable[[BinaryIO, int], Iterator[Union[Piece, Failure]]]
+    split: Callable[[BinaryIO, int], Iterator[Union[Piece, Failure, Skipped]]]
     parse: Callable[[RawRecord], Iterator[Outcome]]
     whole_when_it_fits: bool = True
+
+
+class Broken(NamedTuple):
+    """A stretch of a file read in ranges that holds no readable record: why, where, and its raw bytes."""
+
+    error: Exception
+    position: int
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class Ranged:
+    """How a format's files are read in byte ranges, by several workers at once.
+
+    ``plan(raw, size)``: the ranges ``[start, end)`` a file is read in (one
+    range when it cannot be split). ``read(raw, start, end, size, limit)``:
+    the records of one range, each a ``Piece`` (its position: its offset in
+    the file), a ``Skipped`` record, or a ``Broken`` stretch; ranges that
+    tile the file read every record exactly once.
+    """
+
+    plan: Callable[[BinaryIO, int], list[tuple[int, int]]]
+    read: Callable[[BinaryIO, int, int, int, int], Iterator[Union[Piece, Skipped, Broken]]]
 
 
 @dataclass(frozen=True)
@@ -138,7 +173,10 @@ class Format:
     page, not news). ``capped``: ``--max-entries-per-feed`` applies to it
     wherever it comes from (anything fetched from a feed URL is capped too).
     ``streamed``: set when a file too large to hold can be read record by
-    record.
+    record. ``ranged``: set when a file is read in byte ranges in parallel
+    (its records then parsed by ``streamed.parse``); such a file is never
+    read whole. ``magic``: byte signatures that name the format before any
+    decoding (a WARC's version line), for formats whose records may be binary.
     """
 
     name: str
@@ -149,6 +187,8 @@ class Format:
     feed: bool = False
     capped: bool = False
     streamed: Optional[Streamed] = None
+    ranged: Optional[Ranged] = None
+    magic: tuple[bytes, ...] = ()
 
 
 # --------------------------------------------------------------------------

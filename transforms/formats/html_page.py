@@ -12,11 +12,13 @@ from transforms.formats.base import (
     Match,
     Outcome,
     Sample,
+    Skipped,
     check_not_empty,
     new_article,
     text_or_none,
     with_repairs,
 )
+from transforms.pagekind import ARTICLE, link_stats, page_kind
 from transforms.text import HTML_FLATTENED, Decoded, prepare_markup
 
 HTML_EXTENSIONS = (".html", ".htm", ".xhtml")
@@ -39,20 +41,47 @@ def parse_html(document: RawDocument, decoded: Decoded) -> Iterator[Outcome]:
     image, site name and categories come from the page's metadata; the text
     is its main content, as for a page fetched from a feed's link. A page
     nested deeper than lxml builds keeps its metadata and its text read flat
-    (counted as ``html:flattened``).
+    (counted as ``html:flattened``). A page given as a file is written
+    whatever it is: the user chose it.
+    """
+    return page_outcome(document, decoded)
+
+
+def page_outcome(
+    document: RawDocument,
+    decoded: Decoded,
+    *,
+    url: Optional[str] = None,
+    status: Optional[int] = None,
+    keep_non_articles: bool = True,
+) -> Iterator[Outcome]:
+    """A page's article, or, unless ``keep_non_articles``, the rule that skips a page that is not one.
+
+    ``url``: where the page was fetched from (a web archive's record), which
+    is then the article's url (its id) and ``page_url``, and what relative
+    links and dates in the URL are read against; without it the page's own
+    canonical URL is the article's url. ``document.fetched_at`` bounds the
+    page's dates: it is when the page was fetched, never when it was published.
     """
     markup, repairs = prepare_markup(decoded.text)
     tree = parse_page(markup)
     if tree is None:
         raise UnreadableDocument("invalid HTML: no elements in the document", source=document.source)
-    page = read_tree(tree, None, document.fetched_at.to_utc_datetime(has_tz=True))
+    links = None if keep_non_articles else link_stats(tree)
+    page = read_tree(tree, url, document.fetched_at.to_utc_datetime(has_tz=True))
     meta = page.meta
+    if links is not None:
+        kind = page_kind(url or meta.canonical_url, meta, page.body, links)
+        if kind.kind != ARTICLE:
+            yield Skipped(f"page.{kind.kind}")
+            return
     if page.body.flattened:
         repairs[HTML_FLATTENED] += 1
+    fetched = url is not None
     article = new_article(
         document,
         decoded,
-        url=text_or_none(meta.canonical_url),
+        url=url or text_or_none(meta.canonical_url),
         title=text_or_none(meta.title),
         subtitle=text_or_none(meta.description),
         body=page.body.text,
@@ -61,12 +90,16 @@ def parse_html(document: RawDocument, decoded: Decoded) -> Iterator[Outcome]:
         published_raw=text_or_none(meta.published_raw),
         categories=list(meta.categories),
         raw=decoded.text,
+        source_type=document.source_type if fetched else None,
+        text_source="page" if fetched else "file",
     )._replace(
         image_url=meta.image_url,
         site_name=meta.site_name,
         description=meta.description,
         canonical_url=meta.canonical_url,
         published_source=f"page:{meta.published_source}" if meta.published_source else None,
+        page_url=url,
+        page_status=status,
     )
     yield check_not_empty(with_repairs(article, repairs))
 

@@ -17,6 +17,7 @@ from transforms.formats.html_page import HTML
 from transforms.formats.json_document import JSON
 from transforms.formats.json_lines import JSONL
 from transforms.formats.plain_text import TEXT
+from transforms.formats.warc import WARC, WarcSettings, warc_format
 
 #: Every input format, one a line. Recognition picks the surest ``Match``; a tie goes to the earlier line.
 FORMATS: tuple[Format, ...] = (
@@ -24,8 +25,14 @@ FORMATS: tuple[Format, ...] = (
     HTML,
     JSON,
     JSONL,
+    WARC,
     TEXT,
 )
+
+
+def formats_for(warc: WarcSettings) -> tuple[Format, ...]:
+    """``FORMATS`` with the WARC format a run's options configure (range size, domains, non-articles)."""
+    return tuple(warc_format(warc) if fmt.name == WARC.name else fmt for fmt in FORMATS)
 
 
 def detect_format(text: str, path: str = "", formats: Sequence[Format] = FORMATS) -> Format:
