@@ -16,10 +16,11 @@ from apache_beam.utils.timestamp import Timestamp
 from pipeline.settings import IngestConfig
 from pipeline.steps import AFTER_DEDUP, Step, add_steps
 from schemas import ARTICLE_SCHEMA, CLUSTER_SCHEMA, DEAD_LETTER_SCHEMA, FEED_HEALTH_SCHEMA, Article
+from transforms.archive import WriteWarc, remove_warc_staging
 from transforms.clusters import CLUSTERS, ClusterStories, cluster_partition
 from transforms.enrich import Enrich
 from transforms.errors import DEAD_LETTER, counter
-from transforms.fetch import FETCHES, LISTED, FetchFeeds
+from transforms.fetch import EXCHANGES, FETCHES, LISTED, FetchFeeds
 from transforms.formats.base import Format
 from transforms.formats.registry import formats_for
 from transforms.health import (
@@ -128,7 +129,8 @@ def build_ingest(
     # Entities (and every costly step) after dedup, not inside Enrich: NER is
     # the costliest step by far, and a nightly re-run would otherwise
     # recognise every article it then drops as already written.
-    articles, step_dead = add_steps(articles, settings, steps)
+    exchanges = [fetched[EXCHANGES], listed[EXCHANGES]]
+    articles, step_dead = add_steps(articles, settings, steps, exchanges)
     cluster_files = []
     if settings.clusters.enabled:
         # Last, after every step that can change an article's text (and after
@@ -190,10 +192,19 @@ def build_ingest(
     state_file = feeds["state"] | "WriteFeedState" >> WriteFeedState(
         settings.output, settings.run_id, settings.ingested_at
     )
+    warc_files = []
+    if settings.warc_out:
+        warc_files.append(
+            tuple(exchanges)
+            | "AllExchanges" >> beam.Flatten()
+            | "WriteWarc" >> WriteWarc(settings.warc_out, settings.run_id, settings.warc_roll_mb)
+        )
     published = (
-        (article_files, dead_letter_files, health_files, state_file, *cluster_files)
+        (article_files, dead_letter_files, health_files, state_file, *cluster_files, *warc_files)
         | "AllFiles" >> beam.Flatten()
         | "Publish" >> Publish(settings.output, settings.run_id)
     )
+    if settings.warc_out:
+        published | "RemoveWarcStaging" >> beam.Map(remove_warc_staging, settings.warc_out, settings.run_id)
     published | "PruneFeedState" >> beam.Map(prune_state, join(settings.output, FEED_STATE))
     return IngestOutputs(articles, dead_letters, feeds["health"], published)

@@ -11,6 +11,7 @@ import math
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from transforms.archive import ROLL_MB
 from transforms.clusters import CLUSTER_DEFAULTS
 from transforms.entities import ENTITY_DEFAULTS
 from transforms.fetch import FetchPolicy
@@ -249,6 +250,23 @@ class NewsbeamOptions(PipelineOptions):
             default=WarcSettings.keep_non_articles,
             help="Web archives: also write the pages that are not articles (home, section, tag, author, video, "
             "gallery, search pages) instead of counting them (skipped.page.<kind>): on or off.",
+        )
+        parser.add_argument(
+            "--warc_out",
+            "--warc-out",
+            dest="warc_out",
+            default=None,
+            help="Keep every feed and page response this run fetches as WARC files (request and response records, "
+            "fetch time and IP) in this folder, published with the run's Parquet when it succeeds; newsbeam "
+            "ingest FOLDER/*.warc.gz reads them again without the network.",
+        )
+        parser.add_argument(
+            "--warc_roll_mb",
+            "--warc-roll-mb",
+            dest="warc_roll_mb",
+            type=_positive,
+            default=ROLL_MB,
+            help="With --warc-out: each worker starts a new WARC file after this many MB.",
         )
         parser.add_argument(
             "--warc_split_mb",

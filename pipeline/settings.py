@@ -22,6 +22,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.options import MB, NewsbeamOptions, StreamOptions
+from transforms.archive import ROLL_MB
 from transforms.clusters import ClusterSettings
 from transforms.entities import EntitySettings
 from transforms.fetch import FetchPolicy, SharedFetchContext, StreamControl
@@ -59,6 +60,9 @@ class Settings(NamedTuple):
     warc: WarcSettings = WarcSettings()
     #: Languages and domains written (``--languages``, ``--domains``); empty: all.
     selection: Selection = Selection()
+    #: Where the run's fetched responses are archived as WARC (``--warc-out``); None: nowhere.
+    warc_out: Optional[str] = None
+    warc_roll_mb: int = ROLL_MB
     #: The one handle every fetching step of the run is given, so that each host's delay and
     #: concurrency hold across all of them (feeds, listed feeds, later pages); None: ``with_hosts`` makes it.
     hosts: Optional[SharedFetchContext] = None
@@ -115,6 +119,7 @@ def fetch_policy(nb: NewsbeamOptions) -> FetchPolicy:
         per_host_delay=nb.per_host_delay,
         threads=nb.fetch_threads,
         discover=nb.discover_feeds,
+        keep_exchanges=bool(nb.warc_out),
     )
 
 
@@ -169,6 +174,8 @@ def settings_from_options(options: PipelineOptions, inputs: Sequence[str], run_i
             domains=parse_domains(nb.domains or ""),
             keep_non_articles=nb.keep_non_articles,
         ),
+        warc_out=nb.warc_out,
+        warc_roll_mb=nb.warc_roll_mb,
         selection=Selection(frozenset(nb.languages or ()), parse_domains(nb.domains or "")),
         hosts=SharedFetchContext(),
     )

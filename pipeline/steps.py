@@ -15,13 +15,14 @@ shipped, and add new steps with new labels.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
 
 from pipeline.settings import Settings
 from transforms.entities import ExtractEntities
 from transforms.errors import DEAD_LETTER
+from transforms.fetch import EXCHANGES
 from transforms.pages import FetchPages
 
 
@@ -44,9 +45,16 @@ AFTER_DEDUP: tuple[Step, ...] = (
 
 
 def add_steps(
-    articles: beam.PCollection, settings: Settings, steps: Sequence[Step] = AFTER_DEDUP
+    articles: beam.PCollection,
+    settings: Settings,
+    steps: Sequence[Step] = AFTER_DEDUP,
+    exchanges: Optional[list[beam.PCollection]] = None,
 ) -> tuple[beam.PCollection, list[beam.PCollection]]:
-    """Chains the steps that are on: the articles out of the last one, and every step's dead letters."""
+    """Chains the steps that are on: the articles out of the last one, and every step's dead letters.
+
+    A step that fetches (full text) also outputs its responses (``EXCHANGES``):
+    they are added to ``exchanges`` when given, for the run's web archive.
+    """
     dead_letters: list[beam.PCollection] = []
     for step in steps:
         if not step.enabled(settings):
@@ -54,4 +62,6 @@ def add_steps(
         outputs = articles | step.label >> step.make(settings)
         articles = outputs["articles"]
         dead_letters.append(outputs[DEAD_LETTER])
+        if exchanges is not None and isinstance(outputs, dict) and EXCHANGES in outputs:
+            exchanges.append(outputs[EXCHANGES])
     return articles, dead_letters

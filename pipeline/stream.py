@@ -44,10 +44,12 @@ from schemas import (
     FeedFetch,
     FeedRequest,
 )
+from transforms.archive import WriteWarc
 from transforms.clusters import CLUSTERS, ClusterStoriesContinuously, article_tallies, cluster_partition, row_tallies
 from transforms.enrich import Enrich
 from transforms.errors import DEAD_LETTER, READ_STAGES, SKIPPED, skip_tallies
 from transforms.fetch import (
+    EXCHANGES,
     FETCHES,
     LISTED,
     SKIP_TALLIES,
@@ -384,7 +386,14 @@ def build_stream(
     written = pipeline | "ReadExistingIds" >> ReadExistingIds(join(settings.output, ARTICLES))
     identified = candidates | "Identify" >> DeduplicateContinuously(config.dedup_ttl, written)
     articles = identified["articles"]
-    articles, step_dead = add_steps(articles, settings, steps)
+    exchanges = [polled[EXCHANGES], listed[EXCHANGES]]
+    articles, step_dead = add_steps(articles, settings, steps, exchanges)
+    if settings.warc_out:
+        (
+            exchanges
+            | "AllExchanges" >> beam.Flatten()
+            | "WriteWarc" >> WriteWarc(settings.warc_out, settings.run_id, settings.warc_roll_mb)
+        )
     lateness = config.max_age + config.window
     cluster_tallies: list[beam.PCollection] = []
     if settings.clusters.enabled:

@@ -141,6 +141,28 @@ class FileRange(NamedTuple):
     folder: Optional[str]
 
 
+class HttpExchange(NamedTuple):
+    """One HTTP request and its response as they went over the wire, for the run's web archive (``--warc-out``).
+
+    ``body`` is the payload as received: content encoding kept (gzip stays
+    gzip), transfer encoding undone (``chunked`` is framing, not content);
+    ``response_headers`` in the server's order, repeated fields repeated.
+    ``role``: what newsbeam fetched it as (``feed``, ``page``).
+    """
+
+    url: str
+    fetched_at: Timestamp
+    ip: Optional[str]
+    method: str
+    request_headers: list[tuple[str, str]]
+    http_version: str
+    status: int
+    reason: str
+    response_headers: list[tuple[str, str]]
+    body: bytes
+    role: str
+
+
 class RawArticle(NamedTuple):
     """One article's fields as found in its document, not yet cleaned.
 

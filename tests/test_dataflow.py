@@ -20,6 +20,7 @@ from apache_beam.utils.timestamp import Timestamp
 from pipeline.build import build_ingest
 from pipeline.settings import IngestConfig, Settings, StreamConfig
 from pipeline.stream import build_stream
+from transforms.select import Selection
 
 # slow tier: every test here builds and runs a Dataflow dry run
 pytestmark = pytest.mark.slow
@@ -184,3 +185,27 @@ def test_stream_ticks_are_periodic_impulses_on_dataflow() -> None:
     assert any(name.startswith("Ticks/PollImpulse") for name in names)
     assert any(name.startswith("Ticks/WatchImpulse") for name in names)
     assert not any("TickStream" in name for name in names)
+
+
+def test_a_cc_news_job_with_an_archive_and_a_selection_builds_offline() -> None:
+    """A Dataflow job over CC-NEWS files in gs://, keeping English and two domains, archiving what it fetches."""
+    pipeline = beam.Pipeline(options=PipelineOptions(DATAFLOW))
+    build_ingest(
+        pipeline,
+        IngestConfig(
+            Settings(
+                inputs=("gs://my-bucket/cc-news/2024/05/CC-NEWS-202405*.warc.gz",),
+                output="gs://my-bucket/lake",
+                run_id="dry-cc-news",
+                ingested_at=Timestamp.of(1_700_000_000),
+                selection=Selection(frozenset({"en"}), frozenset({"example.com", "example.org"})),
+                warc_out="gs://my-bucket/archive",
+            )
+        ),
+    )
+    result = pipeline.run()
+    assert str(result.state) == "DONE"
+    steps = top_level_steps(result)
+    assert steps >= BATCH_STEPS | {"Select", "AllExchanges", "WriteWarc", "RemoveWarcStaging"}
+    names = {t.unique_name for t in result.job.proto_pipeline.components.transforms.values()}
+    assert {"ReadDocuments/ReadRanges/SpreadRanges", "ReadDocuments/ReadRanges/ReadRange"} <= names

@@ -55,11 +55,11 @@ from apache_beam.utils.shared import Shared
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
-from schemas import Article, EncodingInfo, RawArticle, Repair
+from schemas import Article, EncodingInfo, HttpExchange, RawArticle, Repair
 from transforms.enrich import Languages, repair_article
 from transforms.errors import DEAD_LETTER, counter
 from transforms.extract import Page, read_page
-from transforms.fetch.client import make_session
+from transforms.fetch.client import EXCHANGES, make_session
 from transforms.fetch.hosts import FetchContext, HostGate, SharedFetchContext, fetch_all, host_of
 from transforms.fetch.pages import PageFetch, fetch_page
 from transforms.fetch.policy import FetchPolicy
@@ -555,8 +555,8 @@ def over_budget(
 
 def process_batch(
     articles: Sequence[Article], demand: Optional[Mapping[str, int]], runtime: _Runtime
-) -> Iterator[tuple[int, Article]]:
-    """Every article of a batch, in the order its page work finishes, with its position in ``articles``.
+) -> Iterator[tuple[int, Article, tuple[HttpExchange, ...]]]:
+    """Every article of a batch, in the order its page work finishes, with its position in ``articles`` and its page's responses.
 
     Every article has a page link (``page_link``): ``FetchPages`` routes the
     others around this step (``_SplitByLink``). ``demand`` is the pages
@@ -575,7 +575,7 @@ def process_batch(
     chosen, skipped = over_budget(articles, allocation, settings)
     for index, marked in skipped:
         counts.outcome(marked)
-        yield index, marked
+        yield index, marked, ()
     jobs = [(index, links[index] or "") for index in chosen]
     policy, hosts = runtime.policy, runtime.hosts
 
@@ -610,7 +610,7 @@ def process_batch(
         counts.requested.inc()  # = fetched + not_modified + robots_blocked + failed + refused
         merged = merge_page(article, result, runtime)
         counts.outcome(merged)
-        yield index, merged
+        yield index, merged, result.exchanges
 
 
 class _PageDoFn(beam.DoFn):
@@ -634,12 +634,14 @@ class _PageDoFn(beam.DoFn):
 class _FetchPageShard(_PageDoFn):
     """Batch: one shard's articles (all articles of its hosts), their pages fetched host by host in parallel."""
 
-    def process(self, element: tuple[int, Iterable[Article]], demand: Mapping[str, int]) -> Iterator[Article]:  # type: ignore[override]
+    def process(self, element: tuple[int, Iterable[Article]], demand: Mapping[str, int]) -> Iterator[Any]:  # type: ignore[override]
         if self._runtime is None:
             self.setup()
         assert self._runtime is not None
         _, articles = element
-        for _, article in process_batch(list(articles), demand, self._runtime):
+        for _, article, exchanges in process_batch(list(articles), demand, self._runtime):
+            for exchange in exchanges:
+                yield beam.pvalue.TaggedOutput(EXCHANGES, exchange)
             yield article
 
 
@@ -663,7 +665,7 @@ class _FetchPageBundle(_PageDoFn):
     ) -> None:
         self._pending.append((article, timestamp, window))
 
-    def finish_bundle(self) -> Iterator[WindowedValue]:
+    def finish_bundle(self) -> Iterator[Any]:
         if self._runtime is None:
             self.setup()
         assert self._runtime is not None
@@ -671,8 +673,10 @@ class _FetchPageBundle(_PageDoFn):
         if not pending:
             return
         started = time.monotonic()
-        for index, article in process_batch([p[0] for p in pending], None, self._runtime):
+        for index, article, exchanges in process_batch([p[0] for p in pending], None, self._runtime):
             _, timestamp, window = pending[index]
+            for exchange in exchanges:
+                yield beam.pvalue.TaggedOutput(EXCHANGES, WindowedValue(exchange, timestamp, (window,)))
             yield WindowedValue(article, timestamp, (window,))
         _LOG.debug("pages of %d articles in %.1f s", len(pending), time.monotonic() - started)
 
@@ -726,16 +730,16 @@ class FetchPages(beam.PTransform):
                     beam.pvalue.AsDict(demand),
                 )
                 .with_output_types(Article)
-                .with_outputs(DEAD_LETTER, main="articles")
+                .with_outputs(DEAD_LETTER, EXCHANGES, main="articles")
             )
             with_pages = fetched.articles | "Spread" >> beam.Reshuffle()
         else:
             fetched = linked | "FetchAndExtractInBundles" >> beam.ParDo(
                 _FetchPageBundle(self.settings, self.policy, self.context, languages)
-            ).with_output_types(Article).with_outputs(DEAD_LETTER, main="articles")
+            ).with_output_types(Article).with_outputs(DEAD_LETTER, EXCHANGES, main="articles")
             with_pages = fetched.articles
         merged = (split[AS_IS], with_pages) | "AllArticles" >> beam.Flatten()
-        return {"articles": merged, DEAD_LETTER: fetched[DEAD_LETTER]}
+        return {"articles": merged, DEAD_LETTER: fetched[DEAD_LETTER], EXCHANGES: fetched[EXCHANGES]}
 
 
 #: Output tag of the articles ``FetchPages`` leaves as they are (no page to fetch).

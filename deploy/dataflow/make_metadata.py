@@ -79,6 +79,7 @@ BY_TYPE: dict[Callable[[str], Any], str] = {
 BY_DEST = {
     "output": GCS,
     "watch": GCS,
+    "warc_out": GCS,
     "run_id": RUN_ID,
     "date": DAY,
     "since": DAY,
@@ -103,6 +104,8 @@ LABELS = {
     "domains": "Domains to write (comma-separated)",
     "keep_non_articles": "Web archives: write pages that are not articles (on/off)",
     "warc_split_mb": "WARC range size (MiB)",
+    "warc_out": "Archive of fetched responses as WARC (gs:// folder)",
+    "warc_roll_mb": "WARC file size before a new one (MiB)",
     "ner_max_chars": "Characters of text given to NER",
     "date": "Publication day (YYYY-MM-DD or yesterday)",
     "since": "First publication day (YYYY-MM-DD)",
@@ -130,7 +133,11 @@ AFTER_THE_RUN = {"max_dead_letter_ratio", "progress_seconds"}
 #: NewsbeamOptions that only `newsbeam ingest` reads (tests/test_flex_template.py checks run_stream does not).
 BATCH_ONLY = {"rows_per_file", "date", "since", "until", "fetch_shards"}
 #: What a template launch needs beyond the option's own help.
-ON_DATAFLOW = {"output": "On Dataflow: a gs:// URL.", "watch": "On Dataflow: a gs:// folder or glob."}
+ON_DATAFLOW = {
+    "output": "On Dataflow: a gs:// URL.",
+    "watch": "On Dataflow: a gs:// folder or glob.",
+    "warc_out": "On Dataflow: a gs:// folder.",
+}
 
 INPUT_HELP = {
     "ingest": "One input: a gs:// file, folder or glob of article and feed files, an OPML list (gs:// or URL) "

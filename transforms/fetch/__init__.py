@@ -23,6 +23,7 @@ the same ``FetchContext``, and so shares each host's limits with the feeds.
 
 from transforms.fetch.client import (
     ANY_ACCEPT,
+    EXCHANGES,
     FetchOutcome,
     Validators,
     decode_body,
@@ -70,6 +71,7 @@ __all__ = (
     "ABANDONED",
     "ANY_ACCEPT",
     "DUE_TOLERANCE",
+    "EXCHANGES",
     "FEED_ACCEPT",
     "FETCHES",
     "IN_FLIGHT",

@@ -32,12 +32,15 @@ import zlib
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from types import MappingProxyType
 from typing import Callable, Mapping, NamedTuple, Optional
 from urllib.parse import urljoin
 
 import requests
 import urllib3
+from apache_beam.utils.timestamp import Timestamp
 
+from schemas import HttpExchange
 from transforms.errors import (
     BlockedURL,
     ConnectionFailed,
@@ -61,6 +64,8 @@ from transforms.refresh import HINT_HEADERS, retry_after_seconds
 from transforms.refresh import whole_number as _whole_number
 from transforms.sources import GZIP_MAGIC, gunzip_limited
 
+#: Output tag of the fetching transforms: each response as it came (``HttpExchange``), for ``--warc-out``.
+EXCHANGES = "exchanges"
 #: The Accept header of a fetch whose caller asks for nothing in particular.
 ANY_ACCEPT = "*/*"
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -117,6 +122,8 @@ class FetchOutcome:
     waits: list[float] = field(default_factory=list)
     #: The last response's refresh headers (``refresh.HINT_HEADERS``), for the publisher's refresh hint.
     headers: dict[str, str] = field(default_factory=dict)
+    #: The last attempt's responses as they came, redirects first (only with ``FetchPolicy.keep_exchanges``).
+    exchanges: list[HttpExchange] = field(default_factory=list)
 
 
 @dataclass
@@ -288,6 +295,7 @@ def _request(
     visited = {url}
     redirects = 0
     outcome.status, outcome.final_url, outcome.redirects = None, None, 0
+    outcome.exchanges = []
     while True:
         if stop is not None and stop.is_set():
             raise FetchCancelled("abandoned: the run is stopping", url)
@@ -354,6 +362,7 @@ def _finish_hop(
 ) -> _Response | tuple[str, int]:
     """One hop's response: the next (URL, redirect count) to follow, or the final response with its body."""
     with response:
+        ip = _peer_ip(response) if policy.keep_exchanges else None  # before the body: then the connection goes back
         status = response.status_code
         outcome.status, outcome.final_url = status, current
         outcome.headers = {name: response.headers[name] for name in HINT_HEADERS if name in response.headers}
@@ -369,9 +378,41 @@ def _finish_hop(
             if redirects > policy.max_redirects:
                 raise TooManyRedirects(f"more than {policy.max_redirects} redirects (last to {target})", url)
             visited.add(target)
+            if policy.keep_exchanges:
+                outcome.exchanges.append(exchange_of(response, current, b"", ip))
             return target, redirects
         body = b"" if status >= 300 else _read_body(response, policy, deadline, clock, watch)
+        if policy.keep_exchanges:
+            outcome.exchanges.append(exchange_of(response, current, body, ip))
         return _Response(status, current, response.headers, body, len(body), redirects)
+
+
+_HTTP_VERSIONS = MappingProxyType({9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"})
+
+
+def _peer_ip(response: requests.Response) -> Optional[str]:
+    """The address the response's connection reached (set by the guarded pools when they connect)."""
+    connection = getattr(response.raw, "_connection", None) or getattr(response.raw, "connection", None)
+    return getattr(connection, "peer_ip", None)
+
+
+def exchange_of(response: requests.Response, url: str, body: bytes, ip: Optional[str]) -> HttpExchange:
+    """One response as it came, with the request that asked for it (``role`` is the caller's to set)."""
+    raw = response.raw
+    request = response.request
+    return HttpExchange(
+        url=url,
+        fetched_at=Timestamp.of(time.time()),
+        ip=ip,
+        method=request.method or "GET",
+        request_headers=[(str(k), str(v)) for k, v in request.headers.items()],
+        http_version=_HTTP_VERSIONS.get(getattr(raw, "version", 11), "HTTP/1.1"),
+        status=response.status_code,
+        reason=response.reason or _reason(response.status_code),
+        response_headers=[(str(k), str(v)) for k, v in raw.headers.items()],
+        body=body,
+        role="",
+    )
 
 
 def _root_message(error: BaseException) -> str:

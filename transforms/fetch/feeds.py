@@ -32,7 +32,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 
 from schemas import FeedFetch, FeedRequest, FeedState, RawDocument
 from transforms.errors import DEAD_LETTER, BlockedURL, ConnectionFailed, FetchError, SafeDoFn, counter
-from transforms.fetch.client import FetchOutcome, Validators, fetch, make_session
+from transforms.fetch.client import EXCHANGES, FetchOutcome, Validators, fetch, make_session
 from transforms.fetch.hosts import FetchContext, HostGate, SharedFetchContext, fetch_all, host_of
 from transforms.fetch.policy import FetchPolicy
 from transforms.fetch.watchdog import StopSignal
@@ -135,6 +135,7 @@ def fetch_feed(
     found.wire_bytes += outcome.wire_bytes
     found.elapsed += outcome.elapsed
     found.waits = outcome.waits + found.waits
+    found.exchanges = outcome.exchanges + found.exchanges
     if found.error is not None:
         found.error = type(found.error)(f"{found.error} (the feed {link} that the page at {url} links to)", url)
     return found
@@ -249,6 +250,8 @@ class _FetchShard(SafeDoFn):
         poll time, so that a hint equal to the poll interval keeps the feed
         on every poll), else from now.
         """
+        for exchange in outcome.exchanges:
+            yield beam.pvalue.TaggedOutput(EXCHANGES, exchange._replace(role="feed"))
         self._retries.inc(max(0, outcome.attempts - 1))
         self._redirects.inc(outcome.redirects)
         self._bytes.inc(outcome.wire_bytes)
@@ -376,7 +379,7 @@ class FetchFeeds(beam.PTransform):
             | "Fetch"
             >> beam.ParDo(
                 _FetchShard(self.run_id, self.policy, self.expand_opml, self.context), self.state
-            ).with_outputs(DEAD_LETTER, FETCHES, LISTED, main="documents")
+            ).with_outputs(DEAD_LETTER, FETCHES, LISTED, EXCHANGES, main="documents")
         )
         documents = fetched.documents | "Spread" >> beam.Reshuffle()
         return {
@@ -384,4 +387,5 @@ class FetchFeeds(beam.PTransform):
             FETCHES: fetched[FETCHES],
             LISTED: fetched[LISTED],
             DEAD_LETTER: fetched[DEAD_LETTER],
+            EXCHANGES: fetched[EXCHANGES],
         }

@@ -107,9 +107,15 @@ class _FetchConnectionMixin:
     sock: Any
     check_peer = False
     watchdog: Optional[Watchdog] = None
+    peer_ip: Optional[str] = None
 
     def _new_conn(self) -> Any:
         sock = super()._new_conn()  # type: ignore[misc]
+        try:
+            # Where the connection went, kept for the web archive (WARC-IP-Address).
+            self.peer_ip = sock.getpeername()[0]
+        except (OSError, IndexError, TypeError):
+            self.peer_ip = None
         if self.check_peer:
             peer = sock.getpeername()[0]
             reason = blocked_reason(peer)

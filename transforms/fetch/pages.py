@@ -19,6 +19,7 @@ from typing import Callable, NamedTuple, Optional
 
 import requests
 
+from schemas import HttpExchange
 from transforms.errors import (
     BlockedURL,
     ConnectionFailed,
@@ -65,6 +66,8 @@ class PageFetch(NamedTuple):
     not_modified: bool = False
     #: Whether this fetch also fetched the site's robots.txt (the first page of a site in a run).
     fetched_robots: bool = False
+    #: The responses as they came, for the run's web archive (``FetchPolicy.keep_exchanges``).
+    exchanges: tuple[HttpExchange, ...] = ()
 
 
 def page_error_kind(error: BaseException, status: Optional[int] = None) -> str:
@@ -182,6 +185,7 @@ def fetch_page(
         wire_bytes=outcome.wire_bytes,
         elapsed=outcome.elapsed,
         fetched_robots=fetched_robots,
+        exchanges=tuple(exchange._replace(role="page") for exchange in outcome.exchanges),
     )
     if outcome.error is not None:
         return fetched._replace(error=page_error_kind(outcome.error, outcome.status), message=str(outcome.error)[:500])

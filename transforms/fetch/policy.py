@@ -45,6 +45,8 @@ class FetchPolicy(NamedTuple):
     per_host_delay: float = 1.0
     threads: int = 16
     discover: bool = True
+    #: Keep each response as it came (``FetchOutcome.exchanges``) for the run's web archive (``--warc-out``).
+    keep_exchanges: bool = False
 
     @property
     def user_agent(self) -> str:

@@ -28,7 +28,7 @@ from apache_beam.utils.timestamp import Duration, Timestamp
 
 from schemas import FeedRequest, FeedState
 from transforms.errors import DEAD_LETTER, ConnectionFailed, counter
-from transforms.fetch.client import FetchOutcome, make_session
+from transforms.fetch.client import EXCHANGES, FetchOutcome, make_session
 from transforms.fetch.feeds import FETCHES, LISTED, _FetchShard, fetch_feed, validators_for
 from transforms.fetch.hosts import FetchContext, SharedFetchContext, host_of
 from transforms.fetch.policy import FetchPolicy
@@ -536,7 +536,7 @@ class PollFeeds(beam.PTransform):
             >> beam.ParDo(
                 _PollFeed(self.run_id, self.policy, self.expand_opml, self.control, self.tick_driven, self.context),
                 self.initial_state,
-            ).with_outputs(DEAD_LETTER, FETCHES, LISTED, STREAKS, SKIPPED, main="documents")
+            ).with_outputs(DEAD_LETTER, FETCHES, LISTED, STREAKS, SKIPPED, EXCHANGES, main="documents")
         )
         return {
             "documents": polled.documents,
@@ -547,6 +547,7 @@ class PollFeeds(beam.PTransform):
             SKIP_TALLIES: polled[SKIPPED]
             | "TallySkipped" >> beam.Map(lambda skip: (f"skipped_{skip[1]}", 1)).with_output_types(tuple[str, int]),
             DEAD_LETTER: polled[DEAD_LETTER],
+            EXCHANGES: polled[EXCHANGES],
         }
 
 

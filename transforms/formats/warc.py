@@ -31,6 +31,7 @@ from transforms.errors import UnreadableDocument
 from transforms.formats.base import Broken, Failure, Format, Match, Outcome, Piece, Ranged, Sample, Skipped, Streamed
 from transforms.formats.html_page import page_outcome
 from transforms.formats.warc_io import VERSIONS, Read, plan_ranges, read_range, split_stream
+from transforms.formats.warc_write import ROLE_FIELD
 from transforms.select import in_domains
 from transforms.text import binary_kind, decode_bytes
 
@@ -91,6 +92,8 @@ class Exchange(NamedTuple):
     status: Optional[int]
     content_type: Optional[str]
     body: bytes
+    #: What newsbeam fetched it as, in its own archives (``--warc-out``): ``feed`` or ``page``; None elsewhere.
+    role: Optional[str] = None
 
 
 def read_exchange(payload: bytes, domains: frozenset[str] = frozenset()) -> Union[Exchange, Skipped]:
@@ -138,9 +141,12 @@ def read_exchange(payload: bytes, domains: frozenset[str] = frozenset()) -> Unio
         raise UnreadableDocument(f"WARC record payload will not decode: {error}") from error
     if not body:
         return Skipped("warc.empty")
+    role = record.headers.get(ROLE_FIELD)
+    if role == "feed":  # a feed newsbeam fetched (--warc-out): read as the feed it was
+        return Exchange(url, fetched_at, status, content_type, body, role)
     if not _is_html(content_type, body):
         return Skipped("warc.non_html")
-    return Exchange(url, fetched_at, status, content_type, body)
+    return Exchange(url, fetched_at, status, content_type, body, role)
 
 
 def _charset(content_type: Optional[str]) -> Optional[str]:
@@ -155,9 +161,15 @@ def page_outcomes(settings: WarcSettings, record: RawRecord) -> Iterator[Outcome
     if isinstance(read, Skipped):
         yield read
         return
-    document = RawDocument(
-        record.source, "warc", read.body, read.fetched_at or record.fetched_at, read.content_type, record.parent
-    )
+    fetched_at = read.fetched_at or record.fetched_at
+    if read.role == "feed" and read.url:
+        # Parsed as when it was fetched: a document of its feed URL, which must be a feed.
+        from transforms.parse import iter_document  # parse imports the formats: no import at load
+
+        _, outcomes = iter_document(RawDocument(read.url, "http", read.body, fetched_at, read.content_type, None))
+        yield from outcomes
+        return
+    document = RawDocument(record.source, "warc", read.body, fetched_at, read.content_type, record.parent)
     decoded = decode_bytes(read.body, _charset(read.content_type))
     yield from page_outcome(
         document,
