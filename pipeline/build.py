@@ -44,7 +44,7 @@ from transforms.sinks import (
     dead_letter_partition,
     join,
 )
-from transforms.sources import URLS, ReadDocuments
+from transforms.sources import RECORDS, URLS, ReadDocuments
 
 
 class IngestOutputs(NamedTuple):
@@ -116,7 +116,15 @@ def build_ingest(
     enriched = parsed["articles"] | "Enrich" >> Enrich(
         settings.run_id, settings.ingested_at, settings.uncurl_quotes, config.progress_seconds
     )
-    candidates = enriched["articles"]
+    # Records read in ranges (a WARC's pages) are parsed and enriched where they are read: only
+    # the articles, not the pages, are held where the branches meet.
+    parsed_ranges = read[RECORDS] | "ParseRanges" >> ParseDocuments(
+        settings.run_id, settings.max_entries_per_feed, formats
+    )
+    enriched_ranges = parsed_ranges["articles"] | "EnrichRanges" >> Enrich(
+        settings.run_id, settings.ingested_at, settings.uncurl_quotes
+    )
+    candidates = (enriched["articles"], enriched_ranges["articles"]) | "AllEnriched" >> beam.Flatten()
     if settings.selection.selects:
         candidates = (candidates | "Select" >> SelectArticles(settings.selection)).articles
     if config.published_range is not None:
@@ -158,6 +166,8 @@ def build_ingest(
         listed[DEAD_LETTER],
         parsed[DEAD_LETTER],
         enriched[DEAD_LETTER],
+        parsed_ranges[DEAD_LETTER],
+        enriched_ranges[DEAD_LETTER],
         *step_dead,
     ) | "CollectDeadLetters" >> beam.Flatten()
     feeds = {

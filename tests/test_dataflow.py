@@ -52,6 +52,9 @@ BATCH_STEPS = {
     "AllDocuments",
     "ParseDocuments",
     "Enrich",
+    "ParseRanges",  # new in issue 15: a WARC's records parsed where they are read
+    "EnrichRanges",
+    "AllEnriched",
     "ReadExistingIds",
     "Identify",
     "FetchPages",
