@@ -121,6 +121,18 @@ def _nothing(items: Iterable[Any]) -> list[Any]:
     return []
 
 
+def _deal(items: Iterable[Any], partitions: int, start: int) -> list[tuple[int, Any]]:
+    """Partition ``start``'s elements dealt round-robin to ``partitions`` keys, from key ``start`` (a Reshuffle's first half).
+
+    Starting each partition at its own index spreads one element a partition as well as many in one.
+    """
+    return [((start + index) % partitions, item) for index, item in enumerate(items)]
+
+
+def _undeal(groups: Iterable[tuple[int, Iterable[tuple[int, Any]]]]) -> list[Any]:
+    return [item for _, pairs in groups for _, item in pairs]
+
+
 def _as_list(*partitions: Iterable[Any]) -> list[Any]:
     return [item for partition in partitions for item in partition]
 
@@ -285,7 +297,22 @@ class _Translator(PipelineVisitor):
                 # concat adds partitions up; left alone, every Flatten would multiply the tasks after it.
                 bag = bag.repartition(npartitions=self.partitions)
         elif kind is _Reshuffle:
-            bag = inputs[0].repartition(npartitions=self.partitions)
+            # A repartition only moves partition boundaries: elements one step put in one
+            # partition (a WARC's byte ranges, planned by the task that read its path) would stay
+            # on one worker. Dealt round-robin to keys and grouped, they move.
+            partitions = self.partitions
+            bag = inputs[0]
+            if bag.npartitions != partitions:
+                bag = bag.repartition(npartitions=partitions)
+            dealt = [
+                dask.delayed(_deal)(part, partitions, index)
+                for index, part in enumerate(bag.to_delayed(optimize_graph=False))
+            ]
+            bag = (
+                self.db.from_delayed(dealt)
+                .groupby(lambda pair: pair[0], npartitions=partitions, shuffle="tasks")
+                .map_partitions(_undeal)
+            )
         elif inputs:
             # Windowing steps and GroupByKey's window half: identities under one global window.
             bag = inputs[0]

@@ -242,6 +242,26 @@ def test_reshuffle_spreads_the_work_over_partitions(cluster: str, tmp_path: Path
     assert len({r["bundle"] for r in rows}) == 4  # --dask-partitions default: 2 per worker thread, 2 threads
 
 
+def test_reshuffle_spreads_elements_one_partition_of_many_holds(cluster: str, tmp_path: Path) -> None:
+    """A WARC's byte ranges come from the one task that read its path: the other partitions are empty.
+
+    A repartition keeps them together (it moves boundaries, not elements); the Reshuffle must move them.
+    """
+    pipeline = dask_pipeline(cluster)
+    (
+        pipeline
+        | beam.Create(["big.warc.gz", "a.json", "b.json", "c.json"])
+        | beam.FlatMap(lambda name: range(8) if name.endswith(".warc.gz") else [])
+        | beam.Reshuffle()
+        | beam.ParDo(Bundles())
+        | beam.ParDo(Record(str(tmp_path), "ranges"))
+    )
+    pipeline.run().wait_until_finish()
+    rows = [r["value"] for r in recorded(tmp_path, "ranges")]
+    assert sorted(r["n"] for r in rows) == list(range(8))
+    assert len({r["bundle"] for r in rows}) == 4
+
+
 def test_a_timed_wait_leaves_a_running_job_running(cluster: str) -> None:
     pipeline = dask_pipeline(cluster)
     pipeline | beam.Create([0.5, 0.5]) | beam.Map(lambda s: __import__("time").sleep(s) or s) | beam.ParDo(Count())
