@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from transforms.text import (
     A_CIRCUMFLEX_LANGUAGES,
+    charset_of,
     decode_bytes,
     fix_with_ftfy,
     flat_text,
@@ -976,3 +977,9 @@ def test_wide_xml_cut_mid_character_is_still_read() -> None:
     decoded = decode_bytes(data)
     assert decoded.codec == "utf-16-le" and decoded.path == "xml-autodetect-lossy"
     assert decoded.text.startswith('<?xml version="1.0" encoding="UTF-16"?><rss>Grüße</rss')
+
+
+def test_charset_of_reads_the_declared_charset_of_a_content_type() -> None:
+    assert charset_of('text/html; charset="UTF-8"') == "utf-8"
+    assert charset_of("application/rss+xml;charset=windows-1252; q=1") == "windows-1252"
+    assert charset_of("text/html") is None and charset_of(None) is None and charset_of("text/html; charset=") is None

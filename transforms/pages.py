@@ -71,7 +71,7 @@ from transforms.metadata import (
     split_authors,
     word_count,
 )
-from transforms.text import decode_bytes
+from transforms.text import charset_of, decode_bytes
 
 _LOG = logging.getLogger("newsbeam")
 
@@ -493,18 +493,12 @@ class _Runtime:
         self.counts = _Counts()
 
 
-def _charset(content_type: Optional[str]) -> Optional[str]:
-    if content_type and "charset=" in content_type.lower():
-        return content_type.lower().split("charset=")[1].split(";")[0].strip().strip("\"'") or None
-    return None
-
-
 def merge_page(article: Article, fetched: PageFetch, runtime: _Runtime) -> Article:
     """The article once its page's fetch is known: extracted, chosen, merged (a failure keeps the feed text)."""
     if fetched.body is None:
         return with_page(article, fetched, None, None, None)
     try:
-        decoded = decode_bytes(fetched.body, _charset(fetched.content_type))
+        decoded = decode_bytes(fetched.body, charset_of(fetched.content_type))
         fetched_at = datetime.now(UTC)
         page = read_page(decoded.text, fetched.final_url or fetched.url, fetched_at)
         encoding = EncodingInfo(decoded.codec, decoded.path, decoded.declared, [])

@@ -37,7 +37,7 @@ from transforms.errors import (
 )
 from transforms.formats.base import TEXT_FIELDS, Failure, Format, Notice, Outcome, Parsed, Skipped, with_repairs
 from transforms.formats.registry import FORMATS, by_name, detect_format
-from transforms.text import LONE_SURROGATE, binary_kind, decode_bytes, storable
+from transforms.text import LONE_SURROGATE, binary_kind, charset_of, decode_bytes, storable
 
 #: Output tag of ``ParseDocuments``: one ``FeedOutcome`` per fetched document.
 OUTCOMES = "outcomes"
@@ -96,9 +96,7 @@ def iter_document(document: RawDocument, formats: Sequence[Format] = FORMATS) ->
     read at all raises (here, or from the iterator before anything is
     yielded); every article yielded has storable strings (``storable_article``).
     """
-    charset = None
-    if document.content_type and "charset=" in document.content_type.lower():
-        charset = document.content_type.lower().split("charset=")[1].split(";")[0].strip().strip("\"'")
+    charset = charset_of(document.content_type)
     binary = binary_kind(document.payload)
     if binary:
         raise UnreadableDocument(f"not a text document: {binary}", source=document.source)

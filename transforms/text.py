@@ -166,6 +166,13 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
+def charset_of(content_type: Optional[str]) -> Optional[str]:
+    """The charset an HTTP ``Content-Type`` declares (``text/html; charset="UTF-8"`` → ``utf-8``), or None."""
+    if not content_type or "charset=" not in content_type.lower():
+        return None
+    return content_type.lower().split("charset=")[1].split(";")[0].strip().strip("\"'") or None
+
+
 def decode_bytes(data: bytes, declared: Optional[str] = None) -> Decoded:
     """Decode ``data``: BOM, then the declared charset, then UTF-8, then a detector.
 

@@ -33,7 +33,7 @@ from transforms.formats.html_page import page_outcome
 from transforms.formats.warc_io import VERSIONS, Read, plan_ranges, read_range, split_stream
 from transforms.formats.warc_write import ROLE_FIELD
 from transforms.select import in_domains
-from transforms.text import binary_kind, decode_bytes
+from transforms.text import binary_kind, charset_of, decode_bytes
 
 WARC_EXTENSIONS = (".warc", ".arc")
 #: Record types that never hold a page: read past without being shipped to the parser.
@@ -149,12 +149,6 @@ def read_exchange(payload: bytes, domains: frozenset[str] = frozenset()) -> Unio
     return Exchange(url, fetched_at, status, content_type, body, role)
 
 
-def _charset(content_type: Optional[str]) -> Optional[str]:
-    if not content_type or "charset=" not in content_type.lower():
-        return None
-    return content_type.lower().split("charset=")[1].split(";")[0].strip().strip("\"'") or None
-
-
 def page_outcomes(settings: WarcSettings, record: RawRecord) -> Iterator[Outcome]:
     """A WARC record's outcome: an article from its page, or the rule that skips it."""
     read = read_exchange(record.payload, settings.domains)
@@ -170,7 +164,7 @@ def page_outcomes(settings: WarcSettings, record: RawRecord) -> Iterator[Outcome
         yield from outcomes
         return
     document = RawDocument(record.source, "warc", read.body, fetched_at, read.content_type, record.parent)
-    decoded = decode_bytes(read.body, _charset(read.content_type))
+    decoded = decode_bytes(read.body, charset_of(read.content_type))
     yield from page_outcome(
         document,
         decoded,
