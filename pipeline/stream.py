@@ -380,9 +380,7 @@ def build_stream(
         selected = candidates | "Select" >> SelectArticles(settings.selection)
         candidates = selected.articles
         # Read was tallied when these were parsed: only the skip is.
-        selected_out.append(
-            selected[SKIPPED] | "TallySelected" >> beam.FlatMap(lambda rule: [("skipped", 1), (f"skipped.{rule}", 1)])
-        )
+        selected_out.append(selected[SKIPPED] | "TallySelected" >> beam.FlatMap(skip_tallies, read=False))
     written = pipeline | "ReadExistingIds" >> ReadExistingIds(join(settings.output, ARTICLES))
     identified = candidates | "Identify" >> DeduplicateContinuously(config.dedup_ttl, written)
     articles = identified["articles"]

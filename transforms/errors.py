@@ -171,7 +171,7 @@ def counter(name: str) -> Any:
     return Metrics.counter(NAMESPACE, name)
 
 
-def count_skipped(rule: str) -> beam.pvalue.TaggedOutput:
+def count_skipped(rule: str, read: bool = True) -> beam.pvalue.TaggedOutput:
     """A record read and skipped under a named rule: counted as read, as skipped, and as ``skipped.<rule>``.
 
     What keeps ``read = written + duplicates + dead_lettered + skipped``
@@ -180,17 +180,19 @@ def count_skipped(rule: str) -> beam.pvalue.TaggedOutput:
     pages of a crawl that are not articles. Returns the rule on the
     ``SKIPPED`` output, to be yielded: a batch run reads the counters, a
     stream (whose local runner keeps metrics of first bundles only) tallies
-    the elements per window.
+    the elements per window. ``read`` False: the record was counted as read
+    already (an article left out after parsing, ``transforms.select``).
     """
-    counter("read").inc()
+    if read:
+        counter("read").inc()
     counter("skipped").inc()
     counter(f"skipped.{rule}").inc()
     return beam.pvalue.TaggedOutput(SKIPPED, rule)
 
 
-def skip_tallies(rule: str) -> list[tuple[str, int]]:
-    """A skipped record's window tallies (a stream's counts come from the data)."""
-    return [("read", 1), ("skipped", 1), (f"skipped.{rule}", 1)]
+def skip_tallies(rule: str, read: bool = True) -> list[tuple[str, int]]:
+    """A skipped record's window tallies (a stream's counts come from the data); ``read`` as for ``count_skipped``."""
+    return [("read", 1)] * read + [("skipped", 1), (f"skipped.{rule}", 1)]
 
 
 def _payload(element: Any) -> tuple[Optional[bytes], Optional[str]]:

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import apache_beam as beam
 
 from schemas import Article
-from transforms.errors import SKIPPED, counter
+from transforms.errors import SKIPPED, count_skipped, counter
 
 __all__ = ["Selection", "SelectArticles", "in_domains", "parse_domains", "selection_rule"]
 
@@ -82,7 +82,6 @@ def selection_rule(article: Article, selection: Selection) -> Optional[str]:
 class _Select(beam.DoFn):
     def __init__(self, selection: Selection):
         self.selection = selection
-        self._skipped = counter("skipped")
         self._unknown = counter("language_unknown_kept")
 
     def process(self, article: Article) -> Iterator[object]:
@@ -92,10 +91,7 @@ class _Select(beam.DoFn):
                 self._unknown.inc()
             yield article
             return
-        # Read was counted when the article was parsed: only the skip is counted here.
-        self._skipped.inc()
-        counter(f"skipped.{rule}").inc()
-        yield beam.pvalue.TaggedOutput(SKIPPED, rule)
+        yield count_skipped(rule, read=False)  # read was counted when the article was parsed
 
 
 class SelectArticles(beam.PTransform):
