@@ -21,7 +21,7 @@ from transforms.clusters import CLUSTERS, ClusterStories, cluster_partition
 from transforms.enrich import Enrich
 from transforms.errors import DEAD_LETTER, counter
 from transforms.fetch import EXCHANGES, FETCHES, LISTED, FetchFeeds
-from transforms.formats.base import Format
+from transforms.formats.base import ARCHIVED, Format
 from transforms.formats.registry import formats_for
 from transforms.health import (
     FEED_HEALTH,
@@ -138,7 +138,9 @@ def build_ingest(
     # the costliest step by far, and a nightly re-run would otherwise
     # recognise every article it then drops as already written.
     exchanges = [fetched[EXCHANGES], listed[EXCHANGES]]
-    articles, step_dead = add_steps(articles, settings, steps, exchanges)
+    # Pages read back from newsbeam's own archives, for the entries they were fetched for.
+    archive = (parsed[ARCHIVED], parsed_ranges[ARCHIVED]) | "AllArchived" >> beam.Flatten()
+    articles, step_dead = add_steps(articles, settings, steps, exchanges, {"archive": archive})
     cluster_files = []
     if settings.clusters.enabled:
         # Last, after every step that can change an article's text (and after

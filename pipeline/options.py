@@ -258,7 +258,7 @@ class NewsbeamOptions(PipelineOptions):
             default=None,
             help="Keep every feed and page response this run fetches as WARC files (request and response records, "
             "fetch time and IP) in this folder, published with the run's Parquet when it succeeds; newsbeam "
-            "ingest FOLDER/*.warc.gz --full-text off reads them again without the network.",
+            "ingest FOLDER/*.warc.gz reads them again without the network (each archived page goes to the entry it was fetched for).",
         )
         parser.add_argument(
             "--warc_roll_mb",

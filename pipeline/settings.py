@@ -173,6 +173,8 @@ def settings_from_options(options: PipelineOptions, inputs: Sequence[str], run_i
             range_bytes=nb.warc_split_mb * MB,
             domains=parse_domains(nb.domains or ""),
             keep_non_articles=nb.keep_non_articles,
+            # A batch run with full text joins archived pages to their entries (a stream reads them as pages).
+            archived_pages=nb.full_text,
         ),
         warc_out=nb.warc_out,
         warc_roll_mb=nb.warc_roll_mb,

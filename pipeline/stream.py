@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 from typing import Any, Iterator, NamedTuple, Optional, Sequence
 
 import apache_beam as beam
@@ -326,7 +327,8 @@ def build_stream(
     ``formats``: the input formats (default: ``FORMATS`` as the settings configure them).
     """
     settings = config.settings.with_hosts()
-    formats = formats_for(settings.warc) if formats is None else formats
+    # A stream has no archive join (its pages are fetched per bundle): archived pages are read as pages.
+    formats = formats_for(replace(settings.warc, archived_pages=False)) if formats is None else formats
     ticks = pipeline | "Ticks" >> Ticks(
         config.poll_interval,
         config.tick_endpoint,

@@ -271,7 +271,9 @@ def page_counts(values: Mapping[str, int], full_text: Any) -> dict[str, Any]:
     ``text_from`` counts every article the step saw (``page`` + ``feed`` are
     the new feed entries, ``file`` the articles read from files); ``page_errors`` says why an article
     kept the feed's text (robots, budget, http_404, paywall, …;
-    ``transforms.pages.PAGE_ERRORS``).
+    ``transforms.pages.PAGE_ERRORS``). ``from_archive``: pages taken from
+    newsbeam's own web archives read as input, not fetched (not in ``requested``);
+    ``archived_unclaimed``: archived page fetches for entries this run does not hold.
     """
     return {
         "full_text": full_text,
@@ -284,6 +286,8 @@ def page_counts(values: Mapping[str, int], full_text: Any) -> dict[str, Any]:
         "refused": values.get("pages.refused", 0),
         "bytes": values.get("pages.bytes", 0),
         "no_link": values.get("pages.no_link", 0),
+        "from_archive": values.get("pages.from_archive", 0),
+        "archived_unclaimed": values.get("pages.archived_unclaimed", 0),
         "text_from": {source: values.get(f"text_from.{source}", 0) for source in ("page", "feed", "file")},
         "page_errors": _grouped(values, "page_error."),
     }
@@ -329,7 +333,7 @@ def _page_lines(summary: Mapping[str, Any]) -> list[str]:
     if pages["full_text"] is False:
         return ["  pages                   not fetched (--full-text off): text is the feed's"]
     text_from = pages["text_from"]
-    if not pages["requested"] and not text_from["page"] and not text_from["feed"]:
+    if not pages["requested"] and not text_from["page"] and not text_from["feed"] and not pages["archived_unclaimed"]:
         return []
     errors = pages["page_errors"]
     lines = [
@@ -337,6 +341,13 @@ def _page_lines(summary: Mapping[str, Any]) -> list[str]:
         + _inline({k: pages[k] for k in ("not_modified", "robots_blocked", "failed", "refused", "robots_txt_fetched")}),
         f"  text from page {text_from['page']:>8}  (feed: {text_from['feed']}) {_inline(errors)}".rstrip(),
     ]
+    if pages.get("from_archive"):
+        lines.insert(1, f"  pages archived {pages['from_archive']:>8}  (read from web archives given as input)")
+    if pages.get("archived_unclaimed"):
+        lines.append(
+            f"    {pages['archived_unclaimed']} archived page fetches are for entries this run does not hold (their feed "
+            "was not given, or they are written already); --full-text off reads them as pages of their own"
+        )
     if pages["refused"] == pages["requested"] and errors.get("reserved_name"):
         lines.append(
             "    no page was requested: the links are on special-use names (.example, .invalid, .test) that never "

@@ -147,7 +147,10 @@ class HttpExchange(NamedTuple):
     ``body`` is the payload as received: content encoding kept (gzip stays
     gzip), transfer encoding undone (``chunked`` is framing, not content);
     ``response_headers`` in the server's order, repeated fields repeated.
-    ``role``: what newsbeam fetched it as (``feed``, ``page``).
+    ``role``: what newsbeam fetched it as (``feed``, ``page``). A page's
+    responses also say which feed entry's link the fetch started from
+    (``link``) and where each stands in its redirects (``hop``, 0 first):
+    read back, they stand in for fetching that link again (``ArchivedPage``).
     """
 
     url: str
@@ -161,6 +164,31 @@ class HttpExchange(NamedTuple):
     response_headers: list[tuple[str, str]]
     body: bytes
     role: str
+    link: str = ""
+    hop: int = 0
+
+
+class ArchivedPage(NamedTuple):
+    """A page fetch read back from newsbeam's own web archive (``--warc-out``), keyed by the entry link it was for.
+
+    Why: re-reading an archive must give the fetching run's articles without
+    the network, through the same merge of page into entry as a live fetch
+    (``transforms.pages``): so each archived page response travels to the
+    entry whose link it was fetched for, instead of being an article of its
+    own. ``kind`` ``response``: one response of that fetch (``hop`` 0 is the
+    link's own, then each redirect's target). ``kind`` ``entry``: no response,
+    only the mark that an entry with this link was read from an archived feed
+    (its page is then taken from the archive or not at all, never fetched).
+    """
+
+    kind: str
+    link: str
+    hop: int = 0
+    url: Optional[str] = None
+    status: Optional[int] = None
+    content_type: Optional[str] = None
+    body: bytes = b""
+    fetched_at: Optional[Timestamp] = None
 
 
 class RawArticle(NamedTuple):

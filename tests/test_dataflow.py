@@ -55,6 +55,7 @@ BATCH_STEPS = {
     "ParseRanges",  # new in issue 15: a WARC's records parsed where they are read
     "EnrichRanges",
     "AllEnriched",
+    "AllArchived",  # issue 15: pages read back from newsbeam archives, for FetchPages
     "ReadExistingIds",
     "Identify",
     "FetchPages",

@@ -14,18 +14,21 @@ import base64
 import gzip
 import hashlib
 import io
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from apache_beam.utils.timestamp import Timestamp
-from feedserver import rss
-from pageserver import PageServer, article_html, html, robots, story
+from feedserver import Response, redirect, rss
+from pageserver import PageServer, article_html, html, pdf, robots, story
 from support import read_articles_pyarrow, run_summary
 from warcio.archiveiterator import ArchiveIterator
 
 from pipeline.run import run_ingest, run_stream
-from schemas import HttpExchange
+from schemas import ArchivedPage, HttpExchange
+from transforms.fetch.pages import archived_fetch
 from transforms.formats.warc import read_exchange
 from transforms.formats.warc_io import plan_ranges, read_range
 from transforms.formats.warc_write import ROLE_FIELD, digest, exchange_records, member, warcinfo
@@ -211,3 +214,202 @@ def test_a_stream_archives_each_poll_as_files_that_appear_whole(tmp_path: Path) 
     assert responses.count("feed") >= 1  # every poll that got a response
     written = {row["url"] for row in read_articles_pyarrow(output)}
     assert len(written) == 3
+
+
+# --------------------------------------------------------------------------
+# Replay with full text on: the archive's pages stand in for the fetches
+# --------------------------------------------------------------------------
+
+#: The columns a page fetch decides: a replay must give each article the value the fetching run wrote.
+PAGE_COLUMNS = ("article_id", "title", "text", "text_source", "page_url", "page_status", "summary", "language")
+
+
+def serve_mixed_site(server: PageServer) -> str:
+    """A feed whose entries' pages go every way a fetch can: plain, redirected, 404, a PDF, another story's page.
+
+    Dated newest first, so that a budget of five pages leaves out the oldest
+    entry (its page is then never fetched, hence never archived).
+    """
+    server.route("/robots.txt", robots("User-agent: *\nAllow: /\n"))
+    now = datetime(2024, 5, 14, 12, tzinfo=UTC)
+    items = []
+
+    def entry(n: int, link: str) -> None:
+        item = story(n, "mixed")
+        items.append(
+            {
+                "title": item["title"],
+                "link": link,
+                "guid": link,
+                "description": item["teaser"],
+                "pub_date": now - timedelta(hours=n),
+            }
+        )
+
+    for n in (0, 1):
+        item = story(n, "mixed")
+        entry(n, server.route(f"/news/{n}", html(article_html(item["title"], item["paragraphs"], "2024-05-14"))))
+    item = story(2, "mixed")
+    target = server.route("/news/2", html(article_html(item["title"], item["paragraphs"], "2024-05-14")))
+    entry(2, server.route("/go/2", redirect(server.url("/moved/2"))))
+    server.route("/moved/2", redirect(target, status=302))
+    entry(3, server.route("/gone/3", Response(404, {"Content-Type": "text/html"}, b"<html><p>Not here</p></html>")))
+    entry(4, server.route("/files/4.pdf", pdf()))
+    other = story(99, "elsewhere")
+    entry(5, server.route("/wrong/5", html(article_html(other["title"], other["paragraphs"]))))
+    item = story(6, "mixed")
+    entry(6, server.route("/news/6", html(article_html(item["title"], item["paragraphs"], "2024-05-14"))))
+    return server.route("/feed.xml", html(rss(items), {"Content-Type": "application/rss+xml"}))
+
+
+@pytest.mark.slow
+def test_re_reading_an_archive_with_full_text_on_gives_every_page_from_the_archive_and_fetches_nothing(
+    tmp_path: Path,
+) -> None:
+    output, archive = tmp_path / "out", tmp_path / "warc"
+    with PageServer() as server:
+        feed = serve_mixed_site(server)
+        err = io.StringIO()
+        args = ["--output", str(output), *COMMON, *FAST, "--warc-out", str(archive), "--max-pages", "6"]
+        code = run_ingest([feed], [*args, "--run-id", "fetching"], io.StringIO(), err)
+        assert code == 0, err.getvalue()
+        fetched = {row["url"]: row for row in read_articles_pyarrow(output)}
+        assert len(fetched) == 7
+        errors = {url.split("/", 3)[-1]: row["page_error"] for url, row in fetched.items()}
+        assert errors == {
+            "news/0": None,
+            "news/1": None,
+            "go/2": None,
+            "gone/3": "http_404",
+            "files/4.pdf": "not_html",
+            "wrong/5": "mismatch",
+            "news/6": "budget",
+        }
+        over_budget = [url for url, row in fetched.items() if row["page_error"] == "budget"]
+        assert len(over_budget) == 1 and over_budget[0].endswith("/news/6")
+        redirected = next(row for url, row in fetched.items() if url.endswith("/go/2"))
+        assert redirected["page_url"].endswith("/news/2") and redirected["text_source"] == "page"
+
+        # The server still answers: the replay must not ask it anything.
+        server.reset_log()
+        files = sorted(archive.glob("*.warc.gz"))
+        again = tmp_path / "again"
+        err = io.StringIO()
+        code = run_ingest(
+            [str(path) for path in files],
+            ["--output", str(again), *COMMON, *FAST, "--run-id", "replay"],
+            io.StringIO(),
+            err,
+        )
+        assert code == 0, err.getvalue()
+        assert server.requests == []
+
+    replayed = {row["url"]: row for row in read_articles_pyarrow(again)}
+    assert set(replayed) == set(fetched)
+    for url, row in fetched.items():
+        for column in PAGE_COLUMNS:
+            assert replayed[url][column] == row[column], (url, column)
+        expected_error = "not_archived" if row["page_error"] == "budget" else row["page_error"]
+        assert replayed[url]["page_error"] == expected_error, url
+    summary = run_summary(again, "replay")
+    counts = summary["counts"]
+    assert counts["reconciled"] and counts["written"] == 7 and counts["duplicates"] == 0
+    # Every page response (redirect hops too) was read and counted under its rule, none fetched.
+    pages = summary["pages"]
+    assert pages["requested"] == 0 and pages["from_archive"] == 6
+    assert summary["skipped"]["records"]["warc.archived_page"] == 8  # 6 fetches, 2 of them hops of one redirect
+
+
+def test_an_archived_fetch_gets_the_verdict_a_live_fetch_would() -> None:
+    def response(hop: int, status: int, body: bytes = PAGE, ctype: str = "text/html", at: float = 10.0) -> ArchivedPage:
+        url = f"https://a.example/{hop}"
+        return ArchivedPage("response", "https://a.example/0", hop, url, status, ctype, body, Timestamp.of(at + hop))
+
+    mark = ArchivedPage("entry", "https://a.example/0")
+    assert archived_fetch("https://a.example/0", [mark]) is None
+    chain = archived_fetch("https://a.example/0", [response(1, 200, at=10), response(0, 301, b"", at=10), mark])
+    assert chain is not None and chain.error is None and chain.body == PAGE
+    assert chain.final_url == "https://a.example/1" and chain.status == 200
+    assert chain.fetched_at is not None and chain.fetched_at.timestamp() == 11.0
+    assert archived_fetch("x", [response(0, 404, b"")]).error == "http_404"
+    assert archived_fetch("x", [response(0, 500, b"")]).error == "http_500"
+    assert archived_fetch("x", [response(0, 301, b"")]).error == "too_many_redirects"
+    assert archived_fetch("x", [response(0, 304, b"")]).not_modified
+    assert archived_fetch("x", [response(0, 200, b"")]).error == "empty"
+    assert archived_fetch("x", [response(0, 200, b"%PDF-1.4 ...", "application/pdf")]).error == "not_html"
+    # Two fetches of one link (two runs archived into one folder): the later one counts.
+    older, newer = response(0, 404, b"", at=5), response(0, 200, at=50)
+    assert archived_fetch("x", [newer, older]).status == 200
+    assert archived_fetch("x", [older, newer]).status == 200
+
+
+def archive_of(path: Path, *exchanges: HttpExchange) -> Path:
+    """A WARC.gz of ``exchanges`` as ``--warc-out`` writes them (one gzip member a record)."""
+    path.write_bytes(b"".join(member(r) for exchange in exchanges for r in exchange_records(exchange)))
+    return path
+
+
+def page_exchange(url: str, page: str, link: str = "", hop: int = 0, status: int = 200) -> HttpExchange:
+    return an_exchange(
+        url=url,
+        status=status,
+        response_headers=[("Content-Type", "text/html; charset=utf-8")],
+        body=page.encode(),
+        link=link or url,
+        hop=hop,
+    )
+
+
+@pytest.mark.slow
+def test_a_live_feeds_entry_takes_its_page_from_an_archive_given_as_input(tmp_path: Path) -> None:
+    """An archive holding the page an entry links to saves fetching it; the other entry's page is fetched."""
+    with PageServer() as server:
+        feed = serve_site(server, "half", 2)
+        first, second = story(0, "half"), story(1, "half")
+        link = server.url("/news/0")
+        archived_text = first["paragraphs"] + ["A paragraph only the archived copy of this page has, as it was then."]
+        warc = archive_of(tmp_path / "old.warc.gz", page_exchange(link, article_html(first["title"], archived_text)))
+        output, err = tmp_path / "out", io.StringIO()
+        code = run_ingest([feed, str(warc)], ["--output", str(output), *COMMON, *FAST], io.StringIO(), err)
+        assert code == 0, err.getvalue()
+        paths, other = server.paths(), server.url("/news/1")
+    assert "/news/0" not in paths and "/news/1" in paths
+    rows = {row["url"]: row for row in read_articles_pyarrow(output)}
+    assert len(rows) == 2 and {row["text_source"] for row in rows.values()} == {"page"}
+    assert "only the archived copy" in rows[link]["text"]
+    assert second["paragraphs"][0] in rows[other]["text"]
+    summary = json_summary(output)
+    assert summary["pages"]["from_archive"] == 1 and summary["pages"]["requested"] == 1
+    assert summary["counts"]["reconciled"]
+
+
+@pytest.mark.slow
+def test_archived_pages_without_their_feed_are_counted_and_read_as_pages_with_full_text_off(tmp_path: Path) -> None:
+    item = story(3, "orphan")
+    page = article_html(item["title"], item["paragraphs"], "2024-05-14T08:00:00Z")
+    link = "https://news.example.org/go/3"
+    warc = archive_of(
+        tmp_path / "pages.warc.gz",
+        an_exchange(url=link, status=301, response_headers=[("Location", "/story/3")], body=b"", link=link, hop=0),
+        page_exchange("https://news.example.org/story/3", page, link=link, hop=1),
+    )
+    out, err = io.StringIO(), io.StringIO()
+    on = tmp_path / "on"
+    assert run_ingest([str(warc)], ["--output", str(on), *COMMON], out, err) == 0, err.getvalue()
+    summary = json_summary(on)
+    assert summary["counts"]["written"] == 0 and summary["counts"]["reconciled"]
+    assert summary["skipped"]["records"]["warc.archived_page"] == 2
+    assert summary["pages"]["archived_unclaimed"] == 1
+    assert "--full-text off reads them as pages of their own" in out.getvalue()
+
+    off = tmp_path / "off"
+    assert run_ingest([str(warc)], ["--output", str(off), *COMMON, "--full-text", "off"], out, err) == 0
+    rows = read_articles_pyarrow(off)
+    assert [row["url"] for row in rows] == ["https://news.example.org/story/3"]
+    assert item["paragraphs"][0] in rows[0]["text"]
+    assert json_summary(off)["skipped"]["records"]["warc.redirect"] == 1
+
+
+def json_summary(output: Path) -> dict[str, Any]:
+    (path,) = (output / "runs").glob("*.json")
+    return json.loads(path.read_text())

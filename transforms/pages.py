@@ -30,6 +30,14 @@ For every article that has an http(s) link and came from a feed:
    description, canonical URL); ``page_url``/``page_status``/``page_error``
    say what happened. ``article_id`` never changes: it is the feed link's.
 
+**Archived pages.** A page newsbeam archived (``--warc-out``) and a later
+batch run reads back stands in for its fetch: the entry whose link it was
+fetched for gets it through steps 3-5 as if just fetched (``archived_fetch``
+gives it the verdict a live fetch would), so re-reading an archive writes
+the fetching run's articles. An entry read from an archived feed never has
+its page fetched: without an archived page it keeps the feed's text
+(``page_error = not_archived``). Budgets count live fetches only.
+
 A page that cannot be had is never a lost article: the article is written
 with the feed's text and the reason in ``page_error``; there is no dead
 letter from this step. In a stream (an unbounded input) the same work runs
@@ -55,13 +63,13 @@ from apache_beam.utils.shared import Shared
 from apache_beam.utils.timestamp import Timestamp
 from apache_beam.utils.windowed_value import WindowedValue
 
-from schemas import Article, EncodingInfo, HttpExchange, RawArticle, Repair
+from schemas import ArchivedPage, Article, EncodingInfo, HttpExchange, RawArticle, Repair
 from transforms.enrich import Languages, repair_article
 from transforms.errors import DEAD_LETTER, counter
 from transforms.extract import Page, read_page
 from transforms.fetch.client import EXCHANGES, make_session
 from transforms.fetch.hosts import FetchContext, HostGate, SharedFetchContext, fetch_all, host_of
-from transforms.fetch.pages import PageFetch, fetch_page
+from transforms.fetch.pages import PageFetch, archived_fetch, fetch_page
 from transforms.fetch.policy import FetchPolicy
 from transforms.identify import content_hash
 from transforms.metadata import (
@@ -106,6 +114,7 @@ PAGE_ERRORS: Mapping[str, str] = {
     "mismatch": "the page is not the entry's article (neither its title nor its teaser is in it)",
     "extraction_failed": "extracting the page failed unexpectedly (logged); the feed's text is kept",
     "cancelled": "a stream was stopped while the page was being fetched",
+    "not_archived": "the entry was read from a newsbeam web archive that holds no fetch of its page (nothing is fetched)",
     "fetch_failed": "the fetch failed in a way none of the above names (logged)",
 }
 #: The ``page_error``s of a page that was fetched (its HTML arrived) but whose text was not taken.
@@ -473,6 +482,8 @@ class _Counts:
         self.refused = counter("pages.refused")
         self.bytes = counter("pages.bytes")
         self.no_link = counter("pages.no_link")
+        self.archived = counter("pages.from_archive")
+        self.unclaimed = counter("pages.archived_unclaimed")
         self.text_from = {source: counter(f"text_from.{source}") for source in ("page", "feed", "file")}
 
     def outcome(self, article: Article) -> None:
@@ -499,7 +510,7 @@ def merge_page(article: Article, fetched: PageFetch, runtime: _Runtime) -> Artic
         return with_page(article, fetched, None, None, None)
     try:
         decoded = decode_bytes(fetched.body, charset_of(fetched.content_type))
-        fetched_at = datetime.now(UTC)
+        fetched_at = fetched.fetched_at or datetime.now(UTC)
         page = read_page(decoded.text, fetched.final_url or fetched.url, fetched_at)
         encoding = EncodingInfo(decoded.codec, decoded.path, decoded.declared, [])
         text = repaired_page_text(
@@ -675,6 +686,41 @@ class _FetchPageBundle(_PageDoFn):
         _LOG.debug("pages of %d articles in %.1f s", len(pending), time.monotonic() - started)
 
 
+class _FromArchive(_PageDoFn):
+    """A link's articles and its archived fetch: merged with the archived page, or on to be fetched (``LIVE``)."""
+
+    def process(self, element: tuple[str, Mapping[str, Iterable[Any]]]) -> Iterator[Any]:  # type: ignore[override]
+        if self._runtime is None:
+            self.setup()
+        assert self._runtime is not None
+        link, joined = element
+        articles = list(joined["articles"])
+        pages: list[ArchivedPage] = list(joined["archive"])
+        counts = self._runtime.counts
+        if not articles:
+            if any(page.kind == "response" for page in pages):
+                # A fetch for an entry this run does not hold (its feed was not given, or was already
+                # written): counted, so the summary can say to read such pages with --full-text off.
+                counts.unclaimed.inc()
+            return
+        fetched = archived_fetch(link, pages)
+        for article in articles:
+            if fetched is not None:
+                counts.archived.inc()
+                merged = merge_page(article, fetched, self._runtime)
+            elif pages:  # only the mark of an archived feed's entry: its page was never archived
+                merged = with_page(article, PageFetch(link, error="not_archived"), None, None, None)
+            else:
+                yield beam.pvalue.TaggedOutput(LIVE, article)
+                continue
+            counts.outcome(merged)
+            yield merged
+
+
+#: Output tag of ``_FromArchive``: the articles whose page no archive holds, to be fetched.
+LIVE = "live"
+
+
 class FetchPages(beam.PTransform):
     """New articles to articles with their page's text where it is better (see the module docstring).
 
@@ -683,6 +729,11 @@ class FetchPages(beam.PTransform):
     pages wanted per host. Unbounded input (a stream): each bundle is one
     batch. Outputs ``articles`` and an empty dead-letter output (a page
     failure keeps its article, with the reason in ``page_error``).
+
+    The input is the articles, or (batch) a dict of ``articles`` and
+    ``archive``: the page fetches read back from newsbeam's archives,
+    ``(link, ArchivedPage)`` (``ParseDocuments``' ``ARCHIVED`` output),
+    joined to the articles by link before anything is fetched.
     """
 
     def __init__(self, settings: PageSettings, policy: FetchPolicy, context: Optional[SharedFetchContext] = None):
@@ -696,7 +747,8 @@ class FetchPages(beam.PTransform):
         """From a run's ``pipeline.settings.Settings``: its page settings, fetch policy and fetch context."""
         return cls(settings.pages, settings.fetch, settings.hosts)
 
-    def expand(self, articles: beam.PCollection[Article]) -> dict[str, beam.PCollection]:
+    def expand(self, inputs: Any) -> dict[str, beam.PCollection]:
+        articles, archive = (inputs["articles"], inputs.get("archive")) if isinstance(inputs, dict) else (inputs, None)
         languages = Shared()
         # Articles with no page to fetch (files, entries without an http(s) link) go straight
         # through: grouping them by shard would hold a whole run of file records in one worker.
@@ -704,6 +756,17 @@ class FetchPages(beam.PTransform):
             AS_IS, main="linked"
         )
         linked = split.linked
+        from_archive: list[beam.PCollection] = []
+        if archive is not None and articles.is_bounded:
+            joined = {
+                "articles": linked | "KeyByLink" >> beam.Map(lambda a: (page_link(a), a)),
+                "archive": archive,
+            } | "JoinArchive" >> beam.CoGroupByKey()
+            looked_up = joined | "FromArchive" >> beam.ParDo(
+                _FromArchive(self.settings, self.policy, self.context, languages)
+            ).with_output_types(Article).with_outputs(LIVE, main="articles")
+            from_archive.append(looked_up.articles)
+            linked = looked_up[LIVE]
         if articles.is_bounded:
             shards = self.settings.shards
             demand = (
@@ -732,7 +795,7 @@ class FetchPages(beam.PTransform):
                 _FetchPageBundle(self.settings, self.policy, self.context, languages)
             ).with_output_types(Article).with_outputs(DEAD_LETTER, EXCHANGES, main="articles")
             with_pages = fetched.articles
-        merged = (split[AS_IS], with_pages) | "AllArticles" >> beam.Flatten()
+        merged = (split[AS_IS], *from_archive, with_pages) | "AllArticles" >> beam.Flatten()
         return {"articles": merged, DEAD_LETTER: fetched[DEAD_LETTER], EXCHANGES: fetched[EXCHANGES]}
 
 

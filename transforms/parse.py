@@ -24,7 +24,7 @@ from typing import Any, Iterable, Iterator, Sequence, Union
 import apache_beam as beam
 import numpy as np
 
-from schemas import FeedOutcome, RawArticle, RawDocument, RawRecord
+from schemas import ArchivedPage, FeedOutcome, RawArticle, RawDocument, RawRecord
 from transforms.errors import (
     DEAD_LETTER,
     SKIPPED,
@@ -35,7 +35,17 @@ from transforms.errors import (
     count_skipped,
     counter,
 )
-from transforms.formats.base import TEXT_FIELDS, Failure, Format, Notice, Outcome, Parsed, Skipped, with_repairs
+from transforms.formats.base import (
+    ARCHIVED,
+    TEXT_FIELDS,
+    Failure,
+    Format,
+    Notice,
+    Outcome,
+    Parsed,
+    Skipped,
+    with_repairs,
+)
 from transforms.formats.registry import FORMATS, by_name, detect_format
 from transforms.text import LONE_SURROGATE, binary_kind, charset_of, decode_bytes, storable
 
@@ -120,6 +130,10 @@ def _record_outcomes(record: RawRecord, formats: dict[str, Format]) -> Iterator[
     return _storable_outcomes(fmt.streamed.parse(record))
 
 
+#: The rule an archived page response is counted under: read, and its text is in the entry it was fetched for.
+ARCHIVED_PAGE_RULE = "warc.archived_page"
+
+
 def collect(outcomes: Iterable[Outcome]) -> Parsed:
     """Outcomes sorted into articles, failures and the counters of notices (tests, benchmarks)."""
     parsed = Parsed([], [], [])
@@ -130,6 +144,9 @@ def collect(outcomes: Iterable[Outcome]) -> Parsed:
             parsed.notices.append(outcome.counter)
         elif isinstance(outcome, Skipped):
             parsed.notices.append(f"skipped.{outcome.rule}")
+        elif isinstance(outcome, ArchivedPage):
+            if outcome.kind == "response":
+                parsed.notices.append(f"skipped.{ARCHIVED_PAGE_RULE}")
         else:
             parsed.articles.append(outcome)
     return parsed
@@ -151,6 +168,13 @@ def is_capped(fmt: str, document: RawDocument, formats: Sequence[Format] = FORMA
     size costs time, not memory, and is not capped.
     """
     return by_name(formats)[fmt].capped or document.source_type == "http"
+
+
+def _archived(page: ArchivedPage) -> Iterator[Any]:
+    """An archived page fetch to the ``ARCHIVED`` output; a response record is also counted (read and skipped)."""
+    if page.kind == "response":
+        yield count_skipped(ARCHIVED_PAGE_RULE)
+    yield beam.pvalue.TaggedOutput(ARCHIVED, (page.link, page))
 
 
 class _ParseDocument(SafeDoFn):
@@ -191,6 +215,9 @@ class _ParseDocument(SafeDoFn):
                     continue
                 if isinstance(outcome, Skipped):
                     yield count_skipped(outcome.rule)
+                    continue
+                if isinstance(outcome, ArchivedPage):
+                    yield from _archived(outcome)
                     continue
                 if not entries:
                     self._formats[fmt].inc()  # read as its format: counted once something came of it
@@ -241,6 +268,8 @@ class _ParseDocument(SafeDoFn):
                     counter(outcome.counter).inc()
                 elif isinstance(outcome, Skipped):
                     yield count_skipped(outcome.rule)
+                elif isinstance(outcome, ArchivedPage):
+                    yield from _archived(outcome)
                 elif isinstance(outcome, Failure):
                     yield self._failure(outcome, record)
                 else:
@@ -265,7 +294,9 @@ class ParseDocuments(beam.PTransform):
     """``RawDocument``s (and ``RawRecord``s) to ``RawArticle``s (main output), dead letters, and a ``FeedOutcome`` per fetched feed.
 
     ``formats``: the input formats to recognise (``registry.FORMATS``); the
-    same list ``ReadDocuments`` was given.
+    same list ``ReadDocuments`` was given. ``ARCHIVED``: the page fetches
+    read back from newsbeam's own archives, ``(link, ArchivedPage)``, for the
+    full-text step (``transforms.formats.warc``).
     """
 
     def __init__(self, run_id: str, max_entries: int = DEFAULT_MAX_ENTRIES, formats: Sequence[Format] = FORMATS):
@@ -277,10 +308,11 @@ class ParseDocuments(beam.PTransform):
     def expand(self, documents: beam.PCollection[Union[RawDocument, RawRecord]]) -> dict[str, beam.PCollection]:
         parsed = documents | "Parse" >> beam.ParDo(
             _ParseDocument(self.run_id, self.max_entries, self.formats)
-        ).with_output_types(RawArticle).with_outputs(DEAD_LETTER, OUTCOMES, SKIPPED, main="articles")
+        ).with_output_types(RawArticle).with_outputs(DEAD_LETTER, OUTCOMES, SKIPPED, ARCHIVED, main="articles")
         return {
             "articles": parsed.articles,
             DEAD_LETTER: parsed[DEAD_LETTER],
             OUTCOMES: parsed[OUTCOMES],
             SKIPPED: parsed[SKIPPED],
+            ARCHIVED: parsed[ARCHIVED],
         }

@@ -15,11 +15,12 @@ fetch has (address guard on every hop, sizes, deadline, retries with
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional
+from datetime import datetime
+from typing import Callable, Iterable, NamedTuple, Optional
 
 import requests
 
-from schemas import HttpExchange
+from schemas import ArchivedPage, HttpExchange
 from transforms.errors import (
     BlockedURL,
     ConnectionFailed,
@@ -68,6 +69,8 @@ class PageFetch(NamedTuple):
     fetched_robots: bool = False
     #: The responses as they came, for the run's web archive (``FetchPolicy.keep_exchanges``).
     exchanges: tuple[HttpExchange, ...] = ()
+    #: When the page came (a fetch read back from an archive: the archive's date); None: now.
+    fetched_at: Optional[datetime] = None
 
 
 def page_error_kind(error: BaseException, status: Optional[int] = None) -> str:
@@ -185,7 +188,9 @@ def fetch_page(
         wire_bytes=outcome.wire_bytes,
         elapsed=outcome.elapsed,
         fetched_robots=fetched_robots,
-        exchanges=tuple(exchange._replace(role="page") for exchange in outcome.exchanges),
+        exchanges=tuple(
+            exchange._replace(role="page", link=url, hop=hop) for hop, exchange in enumerate(outcome.exchanges)
+        ),
     )
     if outcome.error is not None:
         return fetched._replace(error=page_error_kind(outcome.error, outcome.status), message=str(outcome.error)[:500])
@@ -195,3 +200,43 @@ def fetch_page(
         kind = binary_kind(outcome.body[:4096]) or (outcome.content_type or "unknown type").split(";")[0]
         return fetched._replace(error="not_html", message=f"the link gives {kind}, not an HTML page")
     return fetched._replace(body=outcome.body)
+
+
+def archived_fetch(link: str, pages: Iterable[ArchivedPage]) -> Optional[PageFetch]:
+    """The fetch of ``link`` as newsbeam's archive holds it (its ``response`` pages), or None when it holds none.
+
+    The same verdict a live fetch gives the same responses (``fetch_page``):
+    an error status is ``http_<status>``, a chain that ends on a redirect
+    stopped there (a loop, or over ``--max-redirects``), a 304 is
+    ``not_modified``, an empty or non-HTML body is ``empty``/``not_html``.
+    An archive can hold several fetches of one link (runs archived into one
+    folder): the latest is taken, a fetch being a hop 0 and the hops after it.
+    """
+    responses = sorted(
+        (page for page in pages if page.kind == "response"),
+        key=lambda page: (page.fetched_at.micros if page.fetched_at is not None else 0, page.hop),
+    )
+    if not responses:
+        return None
+    starts = [i for i, page in enumerate(responses) if page.hop == 0]
+    chain = responses[starts[-1] :] if starts else responses
+    chain = sorted(chain, key=lambda page: page.hop)
+    final = chain[-1]
+    when = final.fetched_at.to_utc_datetime(has_tz=True) if final.fetched_at is not None else None
+    fetched = PageFetch(
+        link, final_url=final.url, status=final.status, content_type=final.content_type, fetched_at=when
+    )
+    status = final.status or 0
+    if status == 304:
+        return fetched._replace(not_modified=True, error="not_modified", message="HTTP 304 Not Modified")
+    if 300 <= status < 400:
+        message = f"the archived fetch ended on a redirect from {final.url} after {final.hop} redirects"
+        return fetched._replace(error="too_many_redirects", message=message)
+    if status < 200 or status >= 300:
+        return fetched._replace(error=f"http_{status}", message=f"HTTP {status} (archived)")
+    if not final.body:
+        return fetched._replace(error="empty", message="the archived response has an empty body")
+    if not is_html(final.body, final.content_type):
+        kind = binary_kind(final.body[:4096]) or (final.content_type or "unknown type").split(";")[0]
+        return fetched._replace(error="not_html", message=f"the link gives {kind}, not an HTML page")
+    return fetched._replace(body=final.body)

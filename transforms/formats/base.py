@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Callable, Iterator, Mapping, NamedTuple, Optio
 
 import numpy as np
 
-from schemas import EncodingInfo, RawArticle, RawDocument, RawRecord, Repair
+from schemas import ArchivedPage, EncodingInfo, RawArticle, RawDocument, RawRecord, Repair
 from transforms.errors import EmptyArticle
 from transforms.text import Decoded
 
@@ -58,8 +58,11 @@ class Skipped(NamedTuple):
     rule: str
 
 
-#: What parsing a document yields, one at a time.
-Outcome = Union[RawArticle, Failure, Notice, Skipped]
+#: What parsing a document yields, one at a time (``ArchivedPage``: a page newsbeam archived for a feed
+#: entry, handed to the full-text step on the ``ARCHIVED`` output; only WARC records yield one).
+Outcome = Union[RawArticle, Failure, Notice, Skipped, ArchivedPage]
+#: Output tag of ``ParseDocuments``: ``(link, ArchivedPage)`` pairs for the full-text step.
+ARCHIVED = "archived"
 
 
 class Parsed(NamedTuple):

@@ -9,6 +9,15 @@ published date). Every other record is read and skipped under a named rule
 (``skipped.warc.<type>``, ``.non_html``, ``.redirect``, ``.http_error``,
 ``.revisit``); a record that cannot be read is a dead letter with its offset.
 
+newsbeam's own archives (``--warc-out``) say what each response was fetched
+as (``WARC-Newsbeam-Role``). A feed is read as the feed it was. A page, when
+the run wants full text, is not an article of its own: it is the fetch of
+the feed entry link it names (``WARC-Newsbeam-Link``), handed on as an
+``ArchivedPage`` to the full-text step, which merges it into that entry as
+it would a live fetch (``skipped.warc.archived_page`` counts the record);
+the entries of an archived feed are marked so that their pages come from
+the archive or not at all.
+
 Files are read in byte ranges by several workers at once
 (``transforms.formats.warc_io``); the HTTP exchange of a record is read by
 fastwarc (chosen by measurement: ``bench/warc_library_bench.py``), which
@@ -26,12 +35,12 @@ from typing import BinaryIO, Iterator, NamedTuple, Optional, Union
 from apache_beam.utils.timestamp import Timestamp
 from fastwarc.warc import WarcRecord, WarcRecordType
 
-from schemas import RawDocument, RawRecord
+from schemas import ArchivedPage, RawArticle, RawDocument, RawRecord
 from transforms.errors import UnreadableDocument
 from transforms.formats.base import Broken, Failure, Format, Match, Outcome, Piece, Ranged, Sample, Skipped, Streamed
 from transforms.formats.html_page import page_outcome
 from transforms.formats.warc_io import VERSIONS, Read, plan_ranges, read_range, split_stream
-from transforms.formats.warc_write import ROLE_FIELD
+from transforms.formats.warc_write import HOP_FIELD, LINK_FIELD, ROLE_FIELD
 from transforms.select import in_domains
 from transforms.text import binary_kind, charset_of, decode_bytes
 
@@ -55,6 +64,9 @@ class WarcSettings:
     domains: frozenset[str] = field(default_factory=frozenset)
     #: Write pages that are not articles (home, tag, gallery pages …) instead of skipping them.
     keep_non_articles: bool = False
+    #: The pages of newsbeam's own archives go to the entries they were fetched for (a batch run with full
+    #: text on), instead of being read as pages on their own.
+    archived_pages: bool = False
 
 
 def recognise_warc(sample: Sample, named: bool) -> Optional[Match]:
@@ -96,8 +108,14 @@ class Exchange(NamedTuple):
     role: Optional[str] = None
 
 
-def read_exchange(payload: bytes, domains: frozenset[str] = frozenset()) -> Union[Exchange, Skipped]:
+def read_exchange(
+    payload: bytes, domains: frozenset[str] = frozenset(), archived_pages: bool = False
+) -> Union[Exchange, ArchivedPage, Skipped]:
     """A record's page (decoded HTTP payload, status, Content-Type), or the rule it is skipped by.
+
+    ``archived_pages``: a page response of newsbeam's own archive that names
+    its entry link is that link's fetch (``ArchivedPage``), whatever its
+    status or type: a redirect or a 404 is what the fetch got, too.
 
     Raises UnreadableDocument for a record fastwarc cannot read (a broken
     header, a content encoding that will not decode). A compressed page the
@@ -116,9 +134,12 @@ def read_exchange(payload: bytes, domains: frozenset[str] = frozenset()) -> Unio
     url = record.headers.get("WARC-Target-URI")
     if url:
         url = url.strip().strip("<>")  # WARC 1.0 wrote the URI in angle brackets
+    fetched_at = _warc_date(record.headers.get("WARC-Date"))
+    link = record.headers.get(LINK_FIELD)
+    if archived_pages and link and record.headers.get(ROLE_FIELD) == "page" and kind == WarcRecordType.response:
+        return _archived_page(record, link.strip(), url, fetched_at)
     if not in_domains(url, domains):
         return Skipped("domain")
-    fetched_at = _warc_date(record.headers.get("WARC-Date"))
     status: Optional[int] = None
     if kind == WarcRecordType.response and record.is_http:
         try:
@@ -149,19 +170,42 @@ def read_exchange(payload: bytes, domains: frozenset[str] = frozenset()) -> Unio
     return Exchange(url, fetched_at, status, content_type, body, role)
 
 
+def _archived_page(record: WarcRecord, link: str, url: Optional[str], fetched_at: Optional[Timestamp]) -> ArchivedPage:
+    """One response of a page fetch newsbeam archived, as the fetch got it (its body decoded)."""
+    if not record.is_http:
+        raise UnreadableDocument("a page response of a newsbeam archive without its HTTP message")
+    try:
+        record.parse_http(auto_decode="all")
+        body = record.reader.read() if record.reader is not None else b""
+    except (OSError, ValueError) as error:
+        raise UnreadableDocument(f"unreadable HTTP response in a WARC record: {error}") from error
+    try:
+        hop = int(record.headers.get(HOP_FIELD) or 0)
+    except ValueError as error:
+        raise UnreadableDocument(f"{HOP_FIELD} is not a number: {record.headers.get(HOP_FIELD)!r}") from error
+    headers = record.http_headers
+    return ArchivedPage("response", link, hop, url, headers.status_code, headers.get("Content-Type"), body, fetched_at)
+
+
 def page_outcomes(settings: WarcSettings, record: RawRecord) -> Iterator[Outcome]:
-    """A WARC record's outcome: an article from its page, or the rule that skips it."""
-    read = read_exchange(record.payload, settings.domains)
-    if isinstance(read, Skipped):
+    """A WARC record's outcome: an article from its page, an archived page fetch, or the rule that skips it."""
+    read = read_exchange(record.payload, settings.domains, settings.archived_pages)
+    if isinstance(read, (Skipped, ArchivedPage)):
         yield read
         return
     fetched_at = read.fetched_at or record.fetched_at
     if read.role == "feed" and read.url:
         # Parsed as when it was fetched: a document of its feed URL, which must be a feed.
+        from transforms.identify import canonical_url  # as parse: no import at load
         from transforms.parse import iter_document  # parse imports the formats: no import at load
 
         _, outcomes = iter_document(RawDocument(read.url, "http", read.body, fetched_at, read.content_type, None))
-        yield from outcomes
+        for outcome in outcomes:
+            # The link an entry has once enriched (``Article.url``): the key its archived page has.
+            link = canonical_url(outcome.url) if settings.archived_pages and isinstance(outcome, RawArticle) else None
+            if link:
+                yield ArchivedPage("entry", link)
+            yield outcome
         return
     document = RawDocument(record.source, "warc", read.body, fetched_at, read.content_type, record.parent)
     decoded = decode_bytes(read.body, charset_of(read.content_type))

@@ -37,6 +37,9 @@ from schemas import HttpExchange
 VERSION = b"WARC/1.1"
 #: The extension field naming what newsbeam fetched a response as.
 ROLE_FIELD = "WARC-Newsbeam-Role"
+#: A page response's feed entry link (the URL its fetch started from), and its place in that fetch's redirects.
+LINK_FIELD = "WARC-Newsbeam-Link"
+HOP_FIELD = "WARC-Newsbeam-Hop"
 _HOP_BY_HOP = {"transfer-encoding"}
 
 
@@ -139,6 +142,7 @@ def exchange_records(exchange: HttpExchange, warcinfo_id: Optional[str] = None) 
         sent,
     )
     block, payload = response_block(exchange)
+    fetched_for = [(LINK_FIELD, exchange.link), (HOP_FIELD, str(exchange.hop))] if exchange.link else []
     response = record(
         [
             ("WARC-Type", "response"),
@@ -148,6 +152,7 @@ def exchange_records(exchange: HttpExchange, warcinfo_id: Optional[str] = None) 
             ("WARC-Block-Digest", digest(block)),
             ("WARC-Payload-Digest", digest(payload)),
             (ROLE_FIELD, exchange.role),
+            *fetched_for,
         ],
         block,
     )
