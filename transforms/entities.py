@@ -172,7 +172,10 @@ def trim_mention(text: str, start: int, end: int, keep: Collection[str] = ()) ->
         determiner = _LEADING_DETERMINER.match(text[start:end]) if text[start : start + 1] in "tT" else None
         if determiner and determiner.end() < end - start:
             start += determiner.end()
-        possessive = _POSSESSIVE.search(text[start:end]) if start < end and text[end - 1] in "s'’" else None
+        last = text[end - 1] if start < end else ""
+        if last == "\n" and end - start > 1:
+            last = text[end - 2]  # the regex's ``$`` also matches before one final newline
+        possessive = _POSSESSIVE.search(text[start:end]) if last and last in "s'’" else None
         if (
             possessive
             and possessive.start() > 0

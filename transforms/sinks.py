@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import os
 import posixpath
@@ -108,12 +109,63 @@ def write_table(table: pa.Table, where: Any) -> None:
     pq.write_table(table, where, **WRITE_OPTIONS)
 
 
-def write_parquet(path: str, table: pa.Table) -> None:
+def _create(path: str) -> Any:
     _makedirs(posixpath.dirname(path) if "://" not in path else path.rsplit("/", 1)[0])
-    with FileSystems.create(
+    return FileSystems.create(
         path, mime_type="application/octet-stream", compression_type=CompressionTypes.UNCOMPRESSED
-    ) as handle:
+    )
+
+
+def write_parquet(path: str, table: pa.Table) -> None:
+    with _create(path) as handle:
         write_table(table, handle)
+
+
+#: Records turned into Arrow at a time by ``write_records``: a file of 100,000 articles is never held
+#: as Python records, only this many; their Arrow columns wait for a row group (``WRITE_OPTIONS``).
+CHUNK_ROWS = 2_048
+
+
+def write_records(path: str, records: Iterable[Any], schema: pa.Schema) -> int:
+    """Writes ``records`` to one Parquet file as they come, with ``WRITE_OPTIONS``; returns the rows written.
+
+    Why not ``to_arrow_table`` of them all: Python records take several
+    times their Arrow size, and a file's worth (``--rows-per-file``) of
+    articles held at once was most of a 1 GB WARC run's peak memory. The
+    file is the one ``write_table`` would write of the same rows: row groups
+    of ``row_group_size`` rows, gathered from chunks of ``CHUNK_ROWS``.
+    """
+    group_rows = WRITE_OPTIONS["row_group_size"]
+    rows, pending, pending_rows = 0, [], 0
+    chunk: list[Any] = []
+    with _create(path) as handle, pq.ParquetWriter(handle, schema, compression=WRITE_OPTIONS["compression"]) as writer:
+
+        def add(batch: list[Any]) -> None:
+            nonlocal pending_rows
+            table = to_arrow_table(batch, schema)
+            pending.append(table)
+            pending_rows += table.num_rows
+            while pending_rows >= group_rows:
+                flush(group_rows)
+
+        def flush(limit: int) -> None:
+            nonlocal pending, pending_rows
+            table = pa.concat_tables(pending)
+            writer.write_table(table.slice(0, limit), row_group_size=group_rows)
+            rest = table.slice(limit)
+            pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+
+        for record in records:
+            chunk.append(record)
+            rows += 1
+            if len(chunk) >= CHUNK_ROWS:
+                add(chunk)
+                chunk = []
+        if chunk:
+            add(chunk)
+        if pending_rows:
+            flush(pending_rows)
+    return rows
 
 
 class _WritePartition(beam.DoFn):
@@ -136,30 +188,31 @@ class _WritePartition(beam.DoFn):
         # A short hash of the partition and shard keeps file names unique when
         # workers write shards of one partition, or different partitions.
         tag = hashlib.blake2b(f"{partition}\x1f{shard}".encode(), digest_size=4).hexdigest()
-        batch: list[Any] = []
-        index = 0
-        for record in records:
-            batch.append(record)
-            if len(batch) >= self.rows_per_file:
-                yield self._flush(partition, tag, index, batch)
-                index, batch = index + 1, []
-        if batch:
-            yield self._flush(partition, tag, index, batch)
-
-    def _flush(self, partition: str, tag: str, index: int, batch: list[Any]) -> tuple[str, str]:
-        name = f"part-{self.run_id}-{tag}-{index:05d}.parquet"
-        staged = join(self.staging, self.table, partition, name)
-        write_parquet(staged, to_arrow_table(batch, self.schema))
-        self._rows.inc(len(batch))
-        self._files.inc()
-        return staged, join(self.final, partition, name)
+        rows = iter(records)
+        for index in itertools.count():
+            first = next(rows, None)
+            if first is None:
+                return
+            name = f"part-{self.run_id}-{tag}-{index:05d}.parquet"
+            staged = join(self.staging, self.table, partition, name)
+            # One file of at most rows_per_file rows, written as the rows come.
+            written = write_records(
+                staged, itertools.chain((first,), itertools.islice(rows, self.rows_per_file - 1)), self.schema
+            )
+            self._rows.inc(written)
+            self._files.inc()
+            yield staged, join(self.final, partition, name)
 
 
 #: Most records grouped together for one write. A runner may hand a group's
 #: records over at once (Beam's in-process runner decodes a whole group):
 #: 200k articles as one group peaked at 776 MB, sharded at 215-554 MB
 #: (measured for issue 11). A day's volume no longer sets a group's size.
-SHARD_ROWS = 25_000
+#: Issue 15 measured a decoded article at about 26 KB of Python objects (7 KB
+#: encoded): a 1 GB WARC gives 31,000 articles of one day, which groups of
+#: 25,000 made two groups of 400 MB each at the write; 4,096 keep a group near
+#: 100 MB, in files of about 8 MB (zstd).
+SHARD_ROWS = 4_096
 #: Most rows in one Parquet file of a partition (``--rows-per-file``); bigger partitions are split.
 ROWS_PER_FILE = 100_000
 
