@@ -39,11 +39,13 @@ from typing import Any, Optional, TextIO
 
 from apache_beam.io.filesystems import FileSystems
 
+from transforms.archive import remove_warc_staging, staging_folder
 from transforms.sinks import (
     ARTICLES,
     DEAD_LETTERS,
     RUN_MARKER,
     STAGING,
+    count_files,
     join,
     recover_staging,
     staged_runs,
@@ -307,8 +309,14 @@ def _alive(record: Optional[dict[str, Any]]) -> bool:
     return pid_alive(record["pid"], record.get("pid_start"))
 
 
-def claim_output(output: str, run_id: str, *, wait: float, detach: bool, command: str) -> OutputClaim:
-    """Locks ``output`` for this run (unless detached), recovers dead runs' leftovers, checks the run id."""
+def claim_output(
+    output: str, run_id: str, *, wait: float, detach: bool, command: str, warc_out: Optional[str] = None
+) -> OutputClaim:
+    """Locks ``output`` for this run (unless detached), recovers dead runs' leftovers, checks the run id.
+
+    ``warc_out``: the run's web archive folder (``--warc-out``), kept in its
+    marker so that a later run can also clear what a dead one staged there.
+    """
     lock = None
     if not detach:
         try:
@@ -324,6 +332,9 @@ def claim_output(output: str, run_id: str, *, wait: float, detach: bool, command
             if marker and (marker.get("detached") or _alive(marker)):
                 continue  # a detached job, or a live run from before locks: leave its staging alone
             done = recover_staging(output, staged)
+            archived = marker.get("warc_out") if marker else None
+            if isinstance(archived, str) and archived:
+                notes.extend(_recover_warc_staging(archived, staged, done["action"]))
             if done["action"] == "completed_publishing":
                 notes.append(
                     f"run {staged} died while publishing; its {done['completed_moves']} remaining file(s) were "
@@ -347,6 +358,7 @@ def claim_output(output: str, run_id: str, *, wait: float, detach: bool, command
                 "pid_start": process_start(os.getpid()),
                 "detached": detach,
                 "started_at": datetime.now(UTC).isoformat(),
+                **({"warc_out": warc_out} if warc_out else {}),
             },
         )
     except BaseException:
@@ -354,6 +366,20 @@ def claim_output(output: str, run_id: str, *, wait: float, detach: bool, command
             lock.release()
         raise
     return OutputClaim(lock, notes)
+
+
+def _recover_warc_staging(warc_out: str, run_id: str, action: str) -> list[str]:
+    """A dead run's staged web archive files: gone with its Parquet (publishing moved any it had got to)."""
+    folder = staging_folder(warc_out, run_id)
+    if not FileSystems.exists(folder):
+        return []
+    files = count_files(folder)
+    remove_warc_staging(None, warc_out, run_id)
+    if action == "completed_publishing" or not files:
+        return []  # its publish journal held its archive files too: they were moved with the Parquet
+    return [
+        f"run {run_id} stopped before publishing; its {files} staged web archive file(s) in {warc_out} were removed"
+    ]
 
 
 def _read_marker(output: str, run_id: str) -> Optional[dict[str, Any]]:

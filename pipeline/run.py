@@ -162,6 +162,7 @@ def claim_for_run(run: Run, err: TextIO) -> OutputClaim | int:
             wait=run.nb.wait_for_lock,
             detach=detached(run.options),
             command=" ".join(sys.argv),
+            warc_out=run.nb.warc_out,
         )
     except ClaimRefused as refused:
         err.write(f"newsbeam: error: {refused}\n")

@@ -15,6 +15,7 @@ import gzip
 import hashlib
 import io
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,14 @@ from pageserver import PageServer, article_html, html, pdf, robots, story
 from support import read_articles_pyarrow, run_summary
 from warcio.archiveiterator import ArchiveIterator
 
+from pipeline.output import claim_output
 from pipeline.run import run_ingest, run_stream
 from schemas import ArchivedPage, HttpExchange
 from transforms.fetch.pages import archived_fetch
 from transforms.formats.warc import read_exchange
 from transforms.formats.warc_io import plan_ranges, read_range
 from transforms.formats.warc_write import ROLE_FIELD, digest, exchange_records, member, warcinfo
+from transforms.sinks import JOURNAL, STAGING, write_run_marker
 
 PAGE = b"<!DOCTYPE html><html><head><title>Ferry</title></head><body><p>The ferry runs again.</p></body></html>"
 
@@ -413,3 +416,41 @@ def test_archived_pages_without_their_feed_are_counted_and_read_as_pages_with_fu
 def json_summary(output: Path) -> dict[str, Any]:
     (path,) = (output / "runs").glob("*.json")
     return json.loads(path.read_text())
+
+
+# --------------------------------------------------------------------------
+# A dead run's staged archive files
+# --------------------------------------------------------------------------
+
+
+def dead_run(output: Path, archive: Path, run_id: str, journal: bool) -> Path:
+    """What a run killed with ``--warc-out`` leaves: its marker (a pid no longer alive) and staged WARC files."""
+    staged = archive / STAGING / run_id / "newsbeam-0.warc.gz"
+    staged.parent.mkdir(parents=True)
+    staged.write_bytes(member(warcinfo("newsbeam-0.warc.gz", run_id, "newsbeam", Timestamp.of(0))))
+    marker = {"run_id": run_id, "host": socket.gethostname(), "pid": 2**22 + 17, "warc_out": str(archive)}
+    write_run_marker(str(output), run_id, marker)
+    if journal:  # it died while publishing: its journal lists the archive file's move too
+        final = archive / "newsbeam-0.warc.gz"
+        (output / STAGING / run_id / JOURNAL).write_text(json.dumps({"moves": [[str(staged), str(final)]]}))
+    return staged
+
+
+def test_the_next_run_clears_what_a_run_that_died_before_publishing_staged_in_its_archive(tmp_path: Path) -> None:
+    output, archive = tmp_path / "out", tmp_path / "warc"
+    dead_run(output, archive, "killed", journal=False)
+    with claim_output(str(output), "next", wait=0, detach=False, command="test", warc_out=str(archive)) as claim:
+        notes = claim.notes
+    assert any("1 staged web archive file(s)" in note for note in notes), notes
+    assert not (archive / STAGING).exists() and list(archive.iterdir()) == []
+    assert not (output / STAGING / "killed").exists()
+
+
+def test_a_run_that_died_while_publishing_has_its_archive_files_moved_into_place(tmp_path: Path) -> None:
+    output, archive = tmp_path / "out", tmp_path / "warc"
+    dead_run(output, archive, "killed", journal=True)
+    with claim_output(str(output), "next", wait=0, detach=False, command="test") as claim:
+        notes = claim.notes
+    assert any("died while publishing" in note for note in notes), notes
+    assert [path.name for path in archive.iterdir()] == ["newsbeam-0.warc.gz"]  # published, staging gone
+    assert list(ArchiveIterator((archive / "newsbeam-0.warc.gz").open("rb")))[0].rec_type == "warcinfo"

@@ -368,7 +368,7 @@ def recover_staging(output: str, run_id: str) -> dict[str, Any]:
     root = join(output, STAGING, run_id)
     journal = _read_json(join(root, JOURNAL))
     if journal is None:
-        files = _count_files(root)
+        files = count_files(root)
         _remove_staging(root)
         return {"run_id": run_id, "action": "removed_unpublished", "files": files}
     completed = 0
@@ -401,7 +401,8 @@ def recover_staging(output: str, run_id: str) -> dict[str, Any]:
     }
 
 
-def _count_files(root: str) -> int:
+def count_files(root: str) -> int:
+    """Files under ``root`` (any depth); 0 when it cannot be listed."""
     if "://" not in root:
         return sum(len(files) for _, _, files in os.walk(root))
     try:
