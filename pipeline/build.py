@@ -15,7 +15,7 @@ from apache_beam.utils.timestamp import Timestamp
 
 from pipeline.settings import IngestConfig
 from pipeline.steps import AFTER_DEDUP, Step, add_steps
-from schemas import ARTICLE_SCHEMA, CLUSTER_SCHEMA, DEAD_LETTER_SCHEMA, FEED_HEALTH_SCHEMA, Article
+from schemas import ARTICLE_SCHEMA, CLUSTER_SCHEMA, DEAD_LETTER_SCHEMA, FEED_HEALTH_SCHEMA, Article, DeadLetter
 from transforms.archive import WriteWarc, remove_warc_staging
 from transforms.clusters import CLUSTERS, ClusterStories, cluster_partition
 from transforms.enrich import Enrich
@@ -181,7 +181,14 @@ def build_ingest(
         "state": state,
     } | "FeedHealth" >> FeedHealthTable(settings.run_id)
     article_files = articles | "WriteArticles" >> WritePartitionedParquet(
-        ARTICLES, ARTICLE_SCHEMA, article_partition, settings.output, settings.run_id, config.rows_per_file, "written"
+        ARTICLES,
+        ARTICLE_SCHEMA,
+        article_partition,
+        settings.output,
+        settings.run_id,
+        config.rows_per_file,
+        "written",
+        record_type=Article,
     )
     dead_letter_files = dead_letters | "WriteDeadLetters" >> WritePartitionedParquet(
         DEAD_LETTERS,
@@ -191,6 +198,7 @@ def build_ingest(
         settings.run_id,
         config.rows_per_file,
         "dead_lettered",
+        record_type=DeadLetter,
     )
     health_files = feeds["health"] | "WriteFeedHealth" >> WritePartitionedParquet(
         FEED_HEALTH,

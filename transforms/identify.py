@@ -43,6 +43,7 @@ from apache_beam.transforms.userstate import ReadModifyWriteStateSpec, TimerSpec
 from apache_beam.utils.timestamp import Duration, Timestamp
 
 from schemas import Article
+from schemas.packed import Packer
 from schemas.records import ID_RULE
 from transforms.errors import counter
 
@@ -369,10 +370,11 @@ class _KeepFirst(beam.DoFn):
     def __init__(self, report_sources: bool = False) -> None:
         self.report_sources = report_sources
         self._counts = _DuplicateCounts("duplicates.in_run")
+        self._packer = Packer(Article)
 
     def process(self, element: tuple[str, dict[str, Iterable[Any]]]) -> Iterator[Any]:
         _, grouped = element
-        copies = sorted(grouped["new"], key=preference)
+        copies = sorted((self._packer.unpack(packed) for packed in grouped["new"]), key=preference)
         if not copies:
             return
         if any(True for _ in grouped["seen"]):
@@ -405,7 +407,11 @@ class Deduplicate(beam.PTransform):
         self.report_sources = report_sources
 
     def expand(self, articles: beam.PCollection[Article]) -> Any:
-        keyed = articles | "KeyById" >> beam.Map(lambda a: (a.article_id, a))
+        # Packed for the shuffle: every article of the run waits in it (``schemas.packed``).
+        packer = Packer(Article)
+        keyed = articles | "KeyById" >> beam.Map(lambda a: (a.article_id, packer.pack(a))).with_output_types(
+            tuple[str, bytes]
+        )
         seen = (
             (self.existing_ids | "KeySeen" >> beam.Map(lambda i: (i, True)))
             if self.existing_ids is not None

@@ -40,6 +40,7 @@ from apache_beam.options.value_provider import StaticValueProvider
 from apache_beam.utils.timestamp import Timestamp
 
 from schemas import Article, DeadLetter, to_arrow_table
+from schemas.packed import Packer
 from transforms.errors import counter
 from transforms.windows import moment_label, windows_with_late_panes
 
@@ -172,8 +173,17 @@ class _WritePartition(beam.DoFn):
     """Writes one partition's records to staged files of at most ``rows_per_file`` rows."""
 
     def __init__(
-        self, table: str, schema: pa.Schema, staging: str, final: str, run_id: str, rows_per_file: int, count_name: str
+        self,
+        table: str,
+        schema: pa.Schema,
+        staging: str,
+        final: str,
+        run_id: str,
+        rows_per_file: int,
+        count_name: str,
+        packer: Optional[Packer[Any]] = None,
     ):
+        self.packer = packer
         self.table = table
         self.schema = schema
         self.staging = staging
@@ -188,7 +198,8 @@ class _WritePartition(beam.DoFn):
         # A short hash of the partition and shard keeps file names unique when
         # workers write shards of one partition, or different partitions.
         tag = hashlib.blake2b(f"{partition}\x1f{shard}".encode(), digest_size=4).hexdigest()
-        rows = iter(records)
+        packer = self.packer
+        rows = iter(records) if packer is None else (packer.unpack(packed) for packed in records)
         for index in itertools.count():
             first = next(rows, None)
             if first is None:
@@ -244,8 +255,11 @@ class WritePartitionedParquet(beam.PTransform):
         rows_per_file: int,
         count_name: str,
         shard_rows: int = SHARD_ROWS,
+        record_type: Optional[type] = None,
     ):
+        """``record_type``: the records' type, when they are worth packing for the shuffle (``schemas.packed``)."""
         super().__init__()
+        self.packer: Optional[Packer[Any]] = Packer(record_type) if record_type is not None else None
         self.table = table
         self.schema = schema
         self.partition = partition
@@ -259,7 +273,13 @@ class WritePartitionedParquet(beam.PTransform):
         staging = join(self.output, STAGING, self.run_id)
         final = join(self.output, self.table)
         partition = self.partition
-        keyed = records | "KeyByPartition" >> beam.Map(lambda r: (partition(r), r))
+        packer = self.packer
+        if packer is None:
+            keyed = records | "KeyByPartition" >> beam.Map(lambda r: (partition(r), r))
+        else:
+            keyed = records | "KeyByPartition" >> beam.Map(lambda r: (partition(r), packer.pack(r))).with_output_types(
+                tuple[str, bytes]
+            )
         sizes = keyed | "CountPerPartition" >> beam.combiners.Count.PerKey()
         return (
             keyed
@@ -268,7 +288,7 @@ class WritePartitionedParquet(beam.PTransform):
             | "WriteFiles"
             >> beam.ParDo(
                 _WritePartition(
-                    self.table, self.schema, staging, final, self.run_id, self.rows_per_file, self.count_name
+                    self.table, self.schema, staging, final, self.run_id, self.rows_per_file, self.count_name, packer
                 )
             )
         )
