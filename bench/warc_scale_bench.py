@@ -40,31 +40,29 @@ re-runs a part. A run whose tree passes ``--max-tree-mb`` (16 GB of the
 machine's 24) is killed and reported so, with its RSS timeline (every 5 s,
 in the JSON), rather than left to exhaust the machine's memory.
 
-Measured (2 cores, 24 GB, 2026-12-04; test suites ran during part of it,
-see "starved"; the 1000.1 MB file holds 92,071 records, 40,000 responses,
-4.08 GB uncompressed):
+Measured (2 cores, 24 GB, 2026-12-04; the 1000.1 MB file holds 92,071
+records, 40,000 responses, 4.08 GB uncompressed; 249.3 MB: 22,971 records):
 
-- Memory, DirectRunner one worker: 99.2 MB file (2 ranges): peak 2.14 GB
-  (wait4 2.25 GB), 83.9 s, 110 records/s; 249.3 MB (4 ranges): 5.25 GB; the
-  1000.1 MB file (15 ranges) was killed at 16.07 GB after 44 s, still
-  growing by about 330 MB/s. Most of the RSS comes while the file is read
-  (4.35 GB in the first 15 s for 250 MB) and stays until the end: about
-  20 MB of RSS per MB of WARC.gz, not flat. Goal (< 1 GB per worker) not met.
-- Scaling, 249.3 MB (4 ranges), runs not starved (this run's and a pilot's):
-  direct-1 192.4-198.3 s (median 196.8, 116.7 records/s, RSS 5.3 GB);
-  direct-2 123.9-128.6 s (1.72 cores busy, tree 8.4-8.9 GB, largest process
-  5.8-6.4 GB) but it lost records in 3 of 5 runs, under load or not (read 21,805, 22,684 and
-  22,652 of 22,971; 906, 230 and 249 articles fewer) with ``reconciled``
-  still true; on its complete run (125.0 s) the speed-up is 1.57, 1.61
-  with start-up taken off. dask-1 199.3/206.9 s, dask-2 207.9/203.6 s:
-  speed-up 0.98 (0.99 without start-up), 1.01-1.06 cores busy, one worker
-  doing the work (largest process 3.50 GB in both). dask-2 also failed once
-  (a starved run): ``MemoryError: Task ('run_bundle-…', 1) has 13.73 GiB
-  worth of input dependencies, but worker … has memory_limit set to 11.77
-  GiB`` (that worker at 9.39 GB RSS). Start-up (one-record WARC): direct-1
-  2.1 s, direct-2 4.1 s, dask-1 7.0 s, dask-2 6.9 s.
-- One worker's hour (direct-1, 249.3 MB, 196.8 s): 420,265 records,
-  143,382 articles, 4.56 GB of WARC.gz (4.61 without start-up).
+- Scaling, 249.3 MB (4 ranges), machine quiet (others 0.01 cores), one run
+  each: direct-1 212.4 s, direct-2 112.9 s (1.88x; 1.93 without start-up),
+  dask-1 227.1 s, dask-2 128.2 s (1.77x; 1.83). All four wrote the same
+  7,837 articles (ids hashed) with the same counts, reconciled. Start-up
+  (one-record WARC): direct-1 2.2 s, direct-2 4.1 s, dask-1 7.4 s, dask-2
+  8.2 s. Largest process: direct-2 604 MB, dask-2 2,241 MB (dask-1 3,499 MB).
+  History: before the Dask runner's Reshuffle moved elements, dask-2 was
+  0.98x (one worker did the work); the multi-process DirectRunner read fewer
+  records than the file holds in 3 of 5 earlier runs (no error) on the graph
+  that flattened ranged records with documents before parsing, and every
+  record in 6 of 6 runs since.
+- Memory, DirectRunner one worker (peak RSS of the process): 249.3 MB file
+  574 MB; 1000.1 MB file 1,188 MB (its reading stage 608 MB; the peak is
+  the runner's flatten of every article before dedup). Before: 2,137 MB /
+  5,251 MB / over 16 GB while the runner held every page read (fixed by
+  parsing records where they are read), then 1,798 MB for the 1 GB file
+  before articles crossed the shuffles packed and Parquet was written as
+  its rows came (``schemas/packed.py``, ``transforms/sinks.py``).
+- One worker's hour (direct-1, 249.3 MB, 212.4 s): 389,000 records,
+  133,000 articles, 4.2 GB of WARC.gz (the 1 GB file: 4.5 GB/h).
 """
 
 from __future__ import annotations
