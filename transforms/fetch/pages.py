@@ -197,9 +197,14 @@ def fetch_page(
     if outcome.not_modified or outcome.body is None:
         return fetched._replace(not_modified=True, error="not_modified", message="HTTP 304 Not Modified")
     if not is_html(outcome.body, outcome.content_type):
-        kind = binary_kind(outcome.body[:4096]) or (outcome.content_type or "unknown type").split(";")[0]
-        return fetched._replace(error="not_html", message=f"the link gives {kind}, not an HTML page")
+        return fetched._replace(error="not_html", message=not_html_message(outcome.body, outcome.content_type))
     return fetched._replace(body=outcome.body)
+
+
+def not_html_message(body: bytes, content_type: Optional[str]) -> str:
+    """What a link that gives no web page gives instead, for ``page_error = not_html``'s message."""
+    kind = binary_kind(body[:4096]) or (content_type or "unknown type").split(";")[0]
+    return f"the link gives {kind}, not an HTML page"
 
 
 def archived_fetch(link: str, pages: Iterable[ArchivedPage]) -> Optional[PageFetch]:
@@ -237,6 +242,5 @@ def archived_fetch(link: str, pages: Iterable[ArchivedPage]) -> Optional[PageFet
     if not final.body:
         return fetched._replace(error="empty", message="the archived response has an empty body")
     if not is_html(final.body, final.content_type):
-        kind = binary_kind(final.body[:4096]) or (final.content_type or "unknown type").split(";")[0]
-        return fetched._replace(error="not_html", message=f"the link gives {kind}, not an HTML page")
+        return fetched._replace(error="not_html", message=not_html_message(final.body, final.content_type))
     return fetched._replace(body=final.body)
