@@ -130,11 +130,13 @@ CHUNK_ROWS = 2_048
 def write_records(path: str, records: Iterable[Any], schema: pa.Schema) -> int:
     """Writes ``records`` to one Parquet file as they come, with ``WRITE_OPTIONS``; returns the rows written.
 
-    Why not ``to_arrow_table`` of them all: Python records take several
-    times their Arrow size, and a file's worth (``--rows-per-file``) of
-    articles held at once was most of a 1 GB WARC run's peak memory. The
-    file is the one ``write_table`` would write of the same rows: row groups
-    of ``row_group_size`` rows, gathered from chunks of ``CHUNK_ROWS``.
+    Why not ``to_arrow_table`` of them all: a file's worth of records
+    (``--rows-per-file``, 100,000) would be held as Python records, their
+    converted columns and the table at once, on top of the group the runner
+    hands over. (On the 1 GB WARC the group itself was the larger cost: see
+    ``SHARD_ROWS`` and ``schemas.packed``.) The file is the one
+    ``write_table`` would write of the same rows: row groups of
+    ``row_group_size`` rows, gathered from chunks of ``CHUNK_ROWS``.
     """
     group_rows = WRITE_OPTIONS["row_group_size"]
     rows, pending, pending_rows = 0, [], 0

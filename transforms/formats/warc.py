@@ -41,6 +41,7 @@ from transforms.formats.base import Broken, Failure, Format, Match, Outcome, Pie
 from transforms.formats.html_page import page_outcome
 from transforms.formats.warc_io import VERSIONS, Read, plan_ranges, read_range, split_stream
 from transforms.formats.warc_write import HOP_FIELD, LINK_FIELD, ROLE_FIELD
+from transforms.identify import canonical_url
 from transforms.select import in_domains
 from transforms.text import binary_kind, charset_of, decode_bytes
 
@@ -142,10 +143,7 @@ def read_exchange(
         return Skipped("domain")
     status: Optional[int] = None
     if kind == WarcRecordType.response and record.is_http:
-        try:
-            record.parse_http(auto_decode="all")
-        except (OSError, ValueError) as error:
-            raise UnreadableDocument(f"unreadable HTTP response in a WARC record: {error}") from error
+        _parse_http(record)
         status = record.http_headers.status_code
         content_type = record.http_headers.get("Content-Type")
         if status is not None and 300 <= status < 400:
@@ -156,10 +154,7 @@ def read_exchange(
         return Skipped("warc.non_http")  # a DNS or FTP response: no page
     else:
         content_type = record.headers.get("Content-Type")
-    try:
-        body = record.reader.read() if record.reader is not None else b""
-    except OSError as error:
-        raise UnreadableDocument(f"WARC record payload will not decode: {error}") from error
+    body = _payload(record)
     if not body:
         return Skipped("warc.empty")
     role = record.headers.get(ROLE_FIELD)
@@ -170,15 +165,27 @@ def read_exchange(
     return Exchange(url, fetched_at, status, content_type, body, role)
 
 
+def _parse_http(record: WarcRecord) -> None:
+    """The record's HTTP message read, its content and transfer encodings to be undone as its payload is read."""
+    try:
+        record.parse_http(auto_decode="all")
+    except (OSError, ValueError) as error:
+        raise UnreadableDocument(f"unreadable HTTP response in a WARC record: {error}") from error
+
+
+def _payload(record: WarcRecord) -> bytes:
+    try:
+        return record.reader.read() if record.reader is not None else b""
+    except OSError as error:
+        raise UnreadableDocument(f"WARC record payload will not decode: {error}") from error
+
+
 def _archived_page(record: WarcRecord, link: str, url: Optional[str], fetched_at: Optional[Timestamp]) -> ArchivedPage:
     """One response of a page fetch newsbeam archived, as the fetch got it (its body decoded)."""
     if not record.is_http:
         raise UnreadableDocument("a page response of a newsbeam archive without its HTTP message")
-    try:
-        record.parse_http(auto_decode="all")
-        body = record.reader.read() if record.reader is not None else b""
-    except (OSError, ValueError) as error:
-        raise UnreadableDocument(f"unreadable HTTP response in a WARC record: {error}") from error
+    _parse_http(record)
+    body = _payload(record)
     try:
         hop = int(record.headers.get(HOP_FIELD) or 0)
     except ValueError as error:
@@ -196,7 +203,6 @@ def page_outcomes(settings: WarcSettings, record: RawRecord) -> Iterator[Outcome
     fetched_at = read.fetched_at or record.fetched_at
     if read.role == "feed" and read.url:
         # Parsed as when it was fetched: a document of its feed URL, which must be a feed.
-        from transforms.identify import canonical_url  # as parse: no import at load
         from transforms.parse import iter_document  # parse imports the formats: no import at load
 
         _, outcomes = iter_document(RawDocument(read.url, "http", read.body, fetched_at, read.content_type, None))
