@@ -9,8 +9,9 @@ before the shuffle and unpacked after it, a group costs its bytes; the
 records are the same (``tests/test_packed.py``; the same 31,340 articles,
 ids, titles and texts from the 1 GB file either way). Measured on that file
 (``bench/warc_scale_bench.py``'s, one DirectRunner worker): peak RSS
-1,436 MB → 1,188 MB, wall time 781 s against 800 s before (zlib at level 1
-is lost in the cost of reading pages).
+1,436 MB → 1,188 MB; wall time 781 s against 800 s before (one run each,
+neither on an idle machine: no slower within that noise; zlib at level 1 is
+small beside reading the pages).
 """
 
 from __future__ import annotations
